@@ -1,0 +1,113 @@
+/* om_gpu.h: the Vulkan compute context. Owns the instance and device, all device
+ * memory (buffers, per-forward arenas), the pipelines built from the SPIR-V embedded
+ * at build time (with a VkPipelineCache persisted under $XDG_CACHE_HOME/omnid/),
+ * and command recording with the barriers ops need.
+ *
+ * Buffers are addressed with buffer device addresses (VK_KHR_buffer_device_address,
+ * core in Vulkan 1.2): a shader receives 64-bit addresses in push constants and needs
+ * no descriptor sets, so a tensor larger than maxStorageBufferRange (128 MiB on
+ * lavapipe) needs no splitting. Only maxMemoryAllocationSize bounds one buffer; a
+ * larger request is refused with OM_ERANGE and a message naming both sizes.
+ *
+ * Knows nothing of models or sockets. Not thread-safe: one om_gpu per thread that
+ * records, or callers serialise. */
+#ifndef OM_GPU_H
+#define OM_GPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct om_gpu om_gpu;     /* one per process (or per recording thread)     */
+typedef struct om_buf om_buf;     /* one device buffer; owner frees it             */
+typedef struct om_cmd om_cmd;     /* one recording: ops -> one submit              */
+typedef struct om_pipe om_pipe;   /* a compute pipeline, owned by the om_gpu cache */
+
+enum om_dev_kind { OM_DEV_DISCRETE, OM_DEV_INTEGRATED, OM_DEV_CPU, OM_DEV_OTHER };
+
+typedef struct om_gpu_info {
+    char     name[256];
+    int      kind;                 /* enum om_dev_kind */
+    int      unified_memory;       /* device-local memory is host-visible (lavapipe, iGPU) */
+    uint32_t subgroup_size;
+    uint32_t max_shared_bytes;     /* maxComputeSharedMemorySize */
+    uint32_t max_push_bytes;
+    uint64_t max_alloc_bytes;      /* maxMemoryAllocationSize */
+    uint64_t device_local_bytes;   /* largest device-local heap */
+    int      has_fp16, has_int8, has_int_dot, has_coopmat;
+    double   timestamp_period_ns;  /* 0 when the queue has no timestamps */
+} om_gpu_info;
+
+typedef struct om_gpu_opts {
+    const char *device;            /* NULL: $OMNID_DEVICE, else best (discrete > integrated > CPU).
+                                      A decimal index or a substring of the device name. */
+    int validation;                /* enable VK_LAYER_KHRONOS_validation; also on when
+                                      $OMNID_VALIDATION=1. Errors are counted, see below. */
+    int quiet;                     /* do not print the chosen device to stderr */
+} om_gpu_opts;
+
+/* Opens the device. On failure *out is NULL and err says why (no Vulkan loader,
+ * no device, a device lacking a required feature, ...). */
+int  om_gpu_open(om_gpu **out, const om_gpu_opts *opts, char *err, size_t errlen);
+void om_gpu_close(om_gpu *gpu);
+const om_gpu_info *om_gpu_get_info(const om_gpu *gpu);
+/* Validation-layer messages of severity error seen since open; tests fail on > 0. */
+int  om_gpu_validation_errors(const om_gpu *gpu);
+/* The last error message of this context (Vulkan result names, sizes). */
+const char *om_gpu_last_error(const om_gpu *gpu);
+
+/* ---- memory ---- */
+enum om_buf_usage {
+    OM_BUF_DEVICE,                 /* weights, activations: device-local                  */
+    OM_BUF_UPLOAD,                 /* host-visible, written by the CPU, read by the GPU   */
+    OM_BUF_DOWNLOAD,               /* host-visible + cached, written by the GPU           */
+};
+int   om_buf_create(om_gpu *gpu, uint64_t size, int usage, om_buf **out);
+void  om_buf_destroy(om_buf *buf);
+uint64_t om_buf_size(const om_buf *buf);
+uint64_t om_buf_addr(const om_buf *buf);          /* device address of byte 0 */
+/* Host pointer when the buffer is host-visible (UPLOAD/DOWNLOAD, and DEVICE on
+ * unified-memory devices), else NULL. */
+void *om_buf_map(om_buf *buf);
+/* Synchronous copies through a staging buffer when the buffer is not mappable. */
+int   om_buf_write(om_buf *buf, uint64_t off, const void *src, uint64_t n);
+int   om_buf_read(om_buf *buf, uint64_t off, void *dst, uint64_t n);
+
+/* Per-forward arena: one device buffer, bump-allocated, reset between forwards.
+ * Allocations are aligned to 256 bytes. Running out is OM_ERANGE, not a realloc:
+ * the model sizes its arena at load time. */
+typedef struct om_arena om_arena;
+int   om_arena_create(om_gpu *gpu, uint64_t size, om_arena **out);
+void  om_arena_destroy(om_arena *a);
+int   om_arena_alloc(om_arena *a, uint64_t size, om_buf **buf, uint64_t *off);
+void  om_arena_reset(om_arena *a);
+uint64_t om_arena_used(const om_arena *a);
+
+/* ---- pipelines ---- */
+/* Looks up the embedded SPIR-V module `name` (the shader file's stem plus its
+ * variant suffix, e.g. "matvec_q4_0") and returns its pipeline, created on first
+ * use and cached. `spec` are specialization constants 0..n_spec-1 (u32), part of
+ * the cache key. push_bytes is the push-constant block size. */
+int om_gpu_pipeline(om_gpu *gpu, const char *name, const uint32_t *spec, int n_spec,
+                    uint32_t push_bytes, om_pipe **out);
+
+/* ---- recording ---- */
+int  om_cmd_begin(om_gpu *gpu, om_cmd **out);
+/* Records one dispatch. `reads`/`writes` list the buffers the dispatch touches;
+ * the recorder inserts a compute->compute barrier only when a read or write hits a
+ * buffer written since the last barrier (or a write hits one read since then). */
+int  om_cmd_dispatch(om_cmd *c, om_pipe *p, const void *push, uint32_t push_bytes,
+                     uint32_t gx, uint32_t gy, uint32_t gz,
+                     om_buf *const *reads, int n_reads, om_buf *const *writes, int n_writes);
+/* Records a buffer-to-buffer copy (same hazard tracking). */
+int  om_cmd_copy(om_cmd *c, om_buf *dst, uint64_t dst_off, om_buf *src, uint64_t src_off, uint64_t n);
+/* GPU timestamp after everything recorded so far; label is copied. */
+int  om_cmd_timestamp(om_cmd *c, const char *label);
+/* Submits, waits, and frees the recording. Returns the first error. */
+int  om_cmd_submit(om_cmd *c);
+/* After submit: timestamps recorded in the last submitted om_cmd of this gpu, in ns
+ * relative to the first one. Returns the count (<= max). */
+int  om_gpu_timestamps(om_gpu *gpu, const char **labels, double *ns, int max);
+/* Frees a recording without submitting (error paths). */
+void om_cmd_abort(om_cmd *c);
+
+#endif

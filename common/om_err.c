@@ -17,6 +17,8 @@ static const struct { int code; const char *name, *text; } om_errs[] = {
     { OM_EMEDIA,       "EMEDIA",       "media error" },
     { OM_EPROTO,       "EPROTO",       "protocol error" },
     { OM_EINTERNAL,    "EINTERNAL",    "internal error" },
+    { OM_EUNAVAILABLE, "EUNAVAILABLE", "service unavailable" },
+    { OM_ESHUTDOWN,    "ESHUTDOWN",    "shutting down" },
 };
 
 const char *om_strerror(int err)

@@ -25,6 +25,8 @@ enum {
     OM_EMEDIA       = -13,  /* FFmpeg could not open/decode the media */
     OM_EPROTO       = -14,  /* a peer broke the wire protocol */
     OM_EINTERNAL    = -15,  /* a bug: an invariant did not hold */
+    OM_EUNAVAILABLE = -16,  /* no worker can serve it (stage off, worker died twice) */
+    OM_ESHUTDOWN    = -17,  /* the daemon is shutting down */
 };
 
 /* A static, human-readable string for an OM_E* code ("unknown error" otherwise). */

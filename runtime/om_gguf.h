@@ -2,7 +2,10 @@
  * The reader validates everything it takes from the file (counts, string lengths,
  * array sizes, tensor dims, types, offsets, alignment) before use: a truncated or
  * hostile file yields OM_EFORMAT/OM_ERANGE and a message naming the field and offset,
- * never an out-of-bounds read. Strings point into the mapping (not NUL-terminated). */
+ * never an out-of-bounds read. Strings point into the mapping (not NUL-terminated).
+ * Valid files we do not read give OM_EUNSUPPORTED: versions other than 2 and 3, big-endian
+ * files, arrays of arrays. Tensors of any ggml type are read (om_ggml_type_name); those
+ * omnid does not compute have om_type_name(type) == NULL. */
 #ifndef OM_GGUF_H
 #define OM_GGUF_H
 
@@ -23,6 +26,8 @@ typedef struct om_gguf_kv {
     int arr_type;                   /* element type when type == ARRAY */
     uint64_t arr_n;                 /* element count when type == ARRAY */
     const uint8_t *data;            /* raw value (scalars) or first element (arrays) */
+    const uint64_t *str_off;        /* string arrays: element i starts at data + str_off[i]
+                                     * (index built by the reader at open); NULL otherwise */
 } om_gguf_kv;
 
 typedef struct om_gguf_tensor {
@@ -53,6 +58,8 @@ void om_gguf_close(om_gguf *g);
 
 uint32_t om_gguf_version(const om_gguf *g);
 uint64_t om_gguf_alignment(const om_gguf *g);
+uint64_t om_gguf_data_offset(const om_gguf *g);  /* file offset of the data section */
+const char *om_gguf_vtype_name(int vtype);       /* "u32", "string", ...; NULL if invalid */
 int64_t  om_gguf_n_kv(const om_gguf *g);
 const om_gguf_kv *om_gguf_kv_at(const om_gguf *g, int64_t i);
 const om_gguf_kv *om_gguf_find_kv(const om_gguf *g, const char *key);   /* NULL if absent */
@@ -83,6 +90,8 @@ int  om_gguf_set_u64(om_gguf_writer *w, const char *key, uint64_t v);
 int  om_gguf_set_f32(om_gguf_writer *w, const char *key, float v);
 int  om_gguf_set_bool(om_gguf_writer *w, const char *key, int v);
 int  om_gguf_set_str(om_gguf_writer *w, const char *key, const char *v);
+/* Any scalar value type (not STRING/ARRAY) from its little-endian bytes at v. */
+int  om_gguf_set_val(om_gguf_writer *w, const char *key, int type, const void *v);
 /* Arrays of a scalar type (elem_size bytes each) or of NUL-terminated strings. */
 int  om_gguf_set_arr(om_gguf_writer *w, const char *key, int elem_type, const void *data, uint64_t n);
 int  om_gguf_set_arr_str(om_gguf_writer *w, const char *key, const char *const *v, uint64_t n);
@@ -90,5 +99,7 @@ int  om_gguf_set_arr_str(om_gguf_writer *w, const char *key, const char *const *
 int  om_gguf_add_tensor(om_gguf_writer *w, const char *name, int type, int n_dims,
                         const int64_t *ne, const void *data);
 int  om_gguf_write_file(om_gguf_writer *w, const char *path);
+/* The same bytes in memory: *buf (malloc'ed, caller frees) of *size bytes. */
+int  om_gguf_write_mem(om_gguf_writer *w, void **buf, size_t *size);
 
 #endif

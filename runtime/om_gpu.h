@@ -35,6 +35,15 @@ typedef struct om_gpu_info {
     uint64_t device_local_bytes;   /* largest device-local heap */
     int      has_fp16, has_int8, has_int_dot, has_coopmat;
     double   timestamp_period_ns;  /* 0 when the queue has no timestamps */
+    /* Added by the runtime core (additive): what shaders may rely on. */
+    int      has_int64;            /* shaderInt64 */
+    int      has_16bit_storage;    /* storageBuffer16BitAccess */
+    int      has_8bit_storage;     /* storageBuffer8BitAccess + uniformAndStorageBuffer8BitAccess */
+    int      has_subgroup_arith;   /* subgroup basic + arithmetic in compute */
+    int      has_subgroup_shuffle; /* subgroup shuffle in compute */
+    uint32_t max_wg_invocations;   /* maxComputeWorkGroupInvocations */
+    uint32_t max_groups[3];        /* maxComputeWorkGroupCount */
+    uint32_t vendor_id, device_id;
 } om_gpu_info;
 
 typedef struct om_gpu_opts {
@@ -54,6 +63,9 @@ const om_gpu_info *om_gpu_get_info(const om_gpu *gpu);
 int  om_gpu_validation_errors(const om_gpu *gpu);
 /* The last error message of this context (Vulkan result names, sizes). */
 const char *om_gpu_last_error(const om_gpu *gpu);
+/* Sets the last error message (ops use it to name the op and shapes); returns err. */
+int  om_gpu_set_error(om_gpu *gpu, int err, const char *fmt, ...)
+     __attribute__((format(printf, 3, 4)));
 
 /* ---- memory ---- */
 enum om_buf_usage {
@@ -109,5 +121,9 @@ int  om_cmd_submit(om_cmd *c);
 int  om_gpu_timestamps(om_gpu *gpu, const char **labels, double *ns, int max);
 /* Frees a recording without submitting (error paths). */
 void om_cmd_abort(om_cmd *c);
+/* The context a recording belongs to (ops fetch pipelines and report errors with it). */
+om_gpu *om_cmd_gpu(const om_cmd *c);
+/* Hazard barriers recorded so far (tests check independent dispatches get none). */
+int  om_cmd_barriers(const om_cmd *c);
 
 #endif

@@ -27,6 +27,13 @@ size_t   om_type_block_bytes(int type);
 /* Bytes of one row of ne0 values; 0 when unsupported or ne0 % block != 0. */
 uint64_t om_row_bytes(int type, int64_t ne0);
 
+/* Every ggml type id a GGUF file may hold, including those omnid reads but does not
+ * compute (q4_K, iq2_xs, bf16, ...): ggml's name, or NULL for ids ggml does not define
+ * (removed or out of range); and the bytes of a row of ne0 values (0 when undefined or
+ * ne0 is not a whole number of blocks, or the size would overflow). */
+const char *om_ggml_type_name(int type);
+uint64_t    om_ggml_row_bytes(int type, int64_t ne0);
+
 /* IEEE half conversion, round-to-nearest-even (as F16C / numpy). */
 uint16_t om_fp32_to_fp16(float f);
 float    om_fp16_to_fp32(uint16_t h);

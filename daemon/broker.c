@@ -1,0 +1,500 @@
+/* broker.c: the broker loop. Clients' requests come in on the front ROUTER, are
+ * answered here (health/status/metrics) or queued per stage (bounded: EBUSY when
+ * full) and handed to the least recently used idle worker of that stage on the
+ * backend ROUTER. Replies stream back frame by frame without copies. Deadlines,
+ * heartbeats, retries and the drain at shutdown are all decided here, on one
+ * thread, so no state needs a lock. */
+#include "om_daemon_impl.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BATCH 256   /* messages per socket per turn, so no socket starves the others */
+
+int om_broker_reply(om_daemon *d, zmq_msg_t *env, int more)
+{
+    /* ROUTER_MANDATORY + DONTWAIT: a client that left or stopped reading makes the
+     * send fail now instead of blocking the broker; its reply is dropped. */
+    if (zmq_send(d->front, zmq_msg_data(env), zmq_msg_size(env),
+                 ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(d->front, d->buf.sb.data, d->buf.sb.size, ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0)) < 0) {
+        d->metrics.drops_client++;
+        return OM_ECANCELED;
+    }
+    return 0;
+}
+
+void om_broker_reply_error(om_daemon *d, zmq_msg_t *env, uint64_t id, uint64_t seq,
+                           int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = om_reply_verror(&d->buf, id, seq, code, fmt, ap);
+    va_end(ap);
+    if (rc == 0)
+        om_broker_reply(d, env, 0);
+}
+
+static void req_free(breq *r)
+{
+    om_msg_free(&r->msg);
+    free(r);
+}
+
+/* Ends a request the broker gives up on: one error reply, metrics, free. */
+static void req_fail(om_daemon *d, breq *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void req_fail(om_daemon *d, breq *r, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (om_reply_verror(&d->buf, r->id, r->nsent, code, fmt, ap) == 0)
+        om_broker_reply(d, &r->msg.frames[0], 0);
+    va_end(ap);
+    om_metrics_observe(&d->metrics, r->slot, om_now_us() - r->t0_us, code);
+    req_free(r);
+}
+
+static void queue_push(bstage *s, breq *r, int front)
+{
+    r->next = NULL;
+    if (!s->qhead) {
+        s->qhead = s->qtail = r;
+    } else if (front) {
+        r->next = s->qhead;
+        s->qhead = r;
+    } else {
+        s->qtail->next = r;
+        s->qtail = r;
+    }
+    s->qlen++;
+}
+
+static breq *queue_pop(bstage *s)
+{
+    breq *r = s->qhead;
+    if (r) {
+        s->qhead = r->next;
+        if (!s->qhead)
+            s->qtail = NULL;
+        s->qlen--;
+        r->next = NULL;
+    }
+    return r;
+}
+
+static bworker *find_worker(om_daemon *d, const zmq_msg_t *id)
+{
+    size_t n = zmq_msg_size((zmq_msg_t *)id);
+    const void *p = zmq_msg_data((zmq_msg_t *)id);
+    for (int i = 0; i < d->nworkers; i++)
+        if (d->workers[i].ident_len == n && !memcmp(d->workers[i].ident, p, n))
+            return &d->workers[i];
+    return NULL;
+}
+
+static void remove_worker(om_daemon *d, bworker *w, const char *why);
+
+static int send_request(om_daemon *d, bworker *w, breq *r)
+{
+    int64_t left = (r->deadline_us - om_now_us()) / 1000;
+    uint32_t budget = left < 1 ? 1 : left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+    r->tag = ++d->next_tag;
+    r->attempts++;
+    int rc = zmq_send(d->backend, w->ident, w->ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0;
+    rc = rc || zmq_send(d->backend, OM_W_REQUEST, 1, ZMQ_SNDMORE) < 0;
+    rc = rc || zmq_send(d->backend, &r->tag, 8, ZMQ_SNDMORE) < 0;
+    rc = rc || zmq_send(d->backend, &budget, 4, ZMQ_SNDMORE) < 0;
+    for (size_t i = 1; !rc && i < r->msg.n; i++) {
+        zmq_msg_t c;
+        zmq_msg_init(&c);
+        zmq_msg_copy(&c, &r->msg.frames[i]);   /* a reference, not the bytes */
+        rc = zmq_msg_send(&c, d->backend, i + 1 < r->msg.n ? ZMQ_SNDMORE : 0) < 0;
+        zmq_msg_close(&c);
+    }
+    w->req = r;
+    w->busy_tag = r->tag;
+    return rc ? OM_EIO : 0;
+}
+
+/* Hands queued requests of stage si to its idle workers, least recently used first. */
+static void dispatch(om_daemon *d, int si)
+{
+    bstage *s = &d->stages[si];
+    while (s->qhead) {
+        bworker *best = NULL;
+        for (int i = 0; i < d->nworkers; i++) {
+            bworker *w = &d->workers[i];
+            if (w->stage == si && !w->busy_tag && (!best || w->idle_since_us < best->idle_since_us))
+                best = w;
+        }
+        if (!best)
+            return;
+        breq *r = queue_pop(s);
+        if (send_request(d, best, r))
+            remove_worker(d, best, "unreachable");
+    }
+}
+
+static void remove_worker(om_daemon *d, bworker *w, const char *why)
+{
+    bstage *s = &d->stages[w->stage];
+    breq *r = w->req;
+    om_log(OM_LOG_WARN, "broker", "worker %s pid %d %s; removed", s->st->name, w->pid, why);
+    om_ops_publish_event(d, "worker_down", s->st->name, w->pid);
+    int si = w->stage;
+    *w = d->workers[--d->nworkers];
+    if (r) {
+        /* Retried once, and only when the client has seen nothing of it yet. */
+        if (r->nsent == 0 && r->attempts < 2 && !d->draining) {
+            d->metrics.retries++;
+            om_log(OM_LOG_INFO, "broker", "retrying request %llu on another %s worker",
+                   (unsigned long long)r->id, s->st->name);
+            queue_push(s, r, 1);
+        } else {
+            req_fail(d, r, OM_EUNAVAILABLE, "the %s worker serving this request %s", s->st->name, why);
+        }
+    }
+    dispatch(d, si);
+}
+
+static void on_ready(om_daemon *d, om_msg *m, int64_t now)
+{
+    if (m->n != 4 || zmq_msg_size(&m->frames[0]) > sizeof d->workers[0].ident) {
+        om_log(OM_LOG_WARN, "broker", "malformed READY from a worker; ignored");
+        return;
+    }
+    char name[32] = "", pid[16] = "";
+    om_frame fn = om_msg_frame(m, 2), fp = om_msg_frame(m, 3);
+    if (fn.size < sizeof name)
+        memcpy(name, fn.data, fn.size);
+    if (fp.size < sizeof pid)
+        memcpy(pid, fp.data, fp.size);
+    int si = -1;
+    for (int i = 0; i < d->nstages; i++)
+        if (!strcmp(d->stages[i].st->name, name) && d->stages[i].conf.mode != OM_MODE_OFF)
+            si = i;
+    if (si < 0 || d->nworkers == OM_MAX_WORKERS || find_worker(d, &m->frames[0])) {
+        om_log(OM_LOG_WARN, "broker", "worker for stage '%s' refused (%s)", name,
+               si < 0 ? "unknown or disabled stage" : d->nworkers == OM_MAX_WORKERS ? "too many workers"
+                                                    : "duplicate READY");
+        return;
+    }
+    bworker *w = &d->workers[d->nworkers++];
+    memset(w, 0, sizeof *w);
+    w->ident_len = zmq_msg_size(&m->frames[0]);
+    memcpy(w->ident, zmq_msg_data(&m->frames[0]), w->ident_len);
+    w->stage = si;
+    w->pid = atoi(pid);
+    w->last_seen_us = w->joined_us = w->idle_since_us = now;
+    om_log(OM_LOG_INFO, "broker", "worker %s pid %d ready", name, w->pid);
+    om_ops_publish_event(d, "worker_up", name, w->pid);
+    dispatch(d, si);
+}
+
+static void on_reply(om_daemon *d, bworker *w, om_msg *m, int64_t now)
+{
+    uint64_t tag = 0;
+    uint8_t flags = 0;
+    if (m->n < 5 || zmq_msg_size(&m->frames[2]) != 8 || zmq_msg_size(&m->frames[3]) != 1) {
+        remove_worker(d, w, "sent a malformed reply");
+        return;
+    }
+    memcpy(&tag, zmq_msg_data(&m->frames[2]), 8);
+    flags = *(uint8_t *)zmq_msg_data(&m->frames[3]);
+    breq *r = w->req;
+    int final = flags & OM_W_FINAL;
+    if (!r || r->tag != tag) {
+        d->metrics.drops_late++;    /* its request ended already: deadline or retried */
+    } else {
+        int ok = zmq_send(d->front, zmq_msg_data(&r->msg.frames[0]), zmq_msg_size(&r->msg.frames[0]),
+                          ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0;
+        for (size_t i = 4; ok && i < m->n; i++)
+            ok = zmq_msg_send(&m->frames[i], d->front, i + 1 < m->n ? ZMQ_SNDMORE : 0) >= 0;
+        if (!ok)
+            d->metrics.drops_client++;
+        r->nsent++;
+        if (final) {
+            om_metrics_observe(&d->metrics, r->slot, now - r->t0_us,
+                               flags & OM_W_ERROR ? OM_EINTERNAL : 0);
+            req_free(r);
+            w->req = NULL;
+        }
+    }
+    if (final && w->busy_tag == tag) {
+        w->busy_tag = 0;
+        w->req = NULL;
+        w->idle_since_us = now;
+        dispatch(d, w->stage);
+    }
+}
+
+static void on_backend(om_daemon *d)
+{
+    om_msg m;
+    om_msg_init(&m);
+    for (int k = 0; k < BATCH; k++) {
+        char err[256];
+        int rc = om_msg_recv(d->backend, &m, 1, &d->lim_back, 0, err, sizeof err);
+        if (rc == OM_ETIMEDOUT || rc == OM_EIO)
+            break;
+        int64_t now = om_now_us();
+        if (rc || m.n < 2 || zmq_msg_size(&m.frames[1]) != 1) {
+            om_log(OM_LOG_WARN, "broker", "bad message from a worker: %s", rc ? err : "no command");
+            bworker *w = m.n ? find_worker(d, &m.frames[0]) : NULL;
+            if (w)
+                remove_worker(d, w, "broke the worker protocol");
+            continue;
+        }
+        char cmd = *(char *)zmq_msg_data(&m.frames[1]);
+        bworker *w = find_worker(d, &m.frames[0]);
+        if (cmd == OM_W_READY[0]) {
+            on_ready(d, &m, now);
+            continue;
+        }
+        if (!w)
+            continue;   /* a worker we removed: it re-registers when it hears nothing */
+        w->last_seen_us = now;
+        if (cmd == OM_W_REPLY[0])
+            on_reply(d, w, &m, now);
+        else if (cmd != OM_W_HB[0])
+            remove_worker(d, w, "sent an unknown command");
+    }
+    om_msg_free(&m);
+}
+
+static void on_request(om_daemon *d, om_msg *m, int64_t now)
+{
+    om_frame body[1024];
+    size_t n = om_msg_body(m, body, 1024);
+    zmq_msg_t *env = &m->frames[0];
+    char err[512];
+    om_req req;
+    d->metrics.requests++;
+    int rc = om_stage_req_decode(&req, body, n, &d->lim_front, d->cfg.test_ops, err, sizeof err);
+    if (rc) {
+        d->metrics.malformed++;
+        om_broker_reply_error(d, env, req.id, 0, rc, "%s", err);
+        return;
+    }
+    if (d->draining) {
+        om_broker_reply_error(d, env, req.id, 0, OM_ESHUTDOWN, "omnid is shutting down");
+        goto out;
+    }
+    if (om_ops_answer(d, env, &req, now) == 0)
+        goto out;
+    const om_stage *st = om_stage_for_op(req.op_name, d->cfg.test_ops);
+    int si = -1;
+    for (int i = 0; st && i < d->nstages; i++)
+        if (d->stages[i].st == st)
+            si = i;
+    if (si < 0) {
+        om_broker_reply_error(d, env, req.id, 0, OM_EUNSUPPORTED,
+                              "op '%s' is not served by this daemon", req.op_name);
+        goto out;
+    }
+    bstage *s = &d->stages[si];
+    if (s->conf.mode == OM_MODE_OFF) {
+        om_broker_reply_error(d, env, req.id, 0, OM_EUNAVAILABLE, "stage %s is off", st->name);
+        goto out;
+    }
+    int slot = om_metrics_slot(&d->metrics, st->name, req.op_name);
+    if (s->qlen >= s->conf.queue) {
+        om_broker_reply_error(d, env, req.id, 0, OM_EBUSY, "stage %s: queue full (%d requests)",
+                              st->name, s->qlen);
+        om_metrics_observe(&d->metrics, slot, 0, OM_EBUSY);
+        goto out;
+    }
+    breq *r = calloc(1, sizeof *r);
+    if (!r) {
+        om_broker_reply_error(d, env, req.id, 0, OM_ENOMEM, "out of memory");
+        goto out;
+    }
+    uint64_t ms = req.deadline_ms ? req.deadline_ms : (uint64_t)d->cfg.deadline_ms;
+    if (ms > (uint64_t)d->cfg.deadline_max_ms)
+        ms = (uint64_t)d->cfg.deadline_max_ms;
+    r->id = req.id;
+    r->stage = si;
+    r->slot = slot;
+    r->t0_us = now;
+    r->deadline_us = now + (int64_t)ms * 1000;
+    om_req_free(&req);
+    r->msg = *m;            /* takes the frames; the caller gets a fresh om_msg */
+    om_msg_init(m);
+    if (r->deadline_us < d->next_timer_us)
+        d->next_timer_us = r->deadline_us;
+    queue_push(s, r, 0);
+    dispatch(d, si);
+    return;
+out:
+    om_req_free(&req);
+}
+
+static void on_front(om_daemon *d)
+{
+    om_msg m;
+    om_msg_init(&m);
+    for (int k = 0; k < BATCH; k++) {
+        char err[256];
+        int rc = om_msg_recv(d->front, &m, 1, &d->lim_front, 0, err, sizeof err);
+        if (rc == OM_ETIMEDOUT || rc == OM_EIO)
+            break;
+        if (rc == 0) {
+            on_request(d, &m, om_now_us());
+            continue;
+        }
+        /* Too many frames, too big, no body: answer what we can, keep serving. */
+        d->metrics.requests++;
+        d->metrics.malformed++;
+        uint64_t id = 0;
+        om_frame f0 = om_msg_frame(&m, 1);
+        if (f0.data)
+            om_req_peek_id(f0.data, f0.size, &d->lim_front, &id);
+        if (m.n >= 1)
+            om_broker_reply_error(d, &m.frames[0], id, 0, rc, "%s", err);
+    }
+    om_msg_free(&m);
+}
+
+/* Deadlines, silent workers, heartbeats, stage processes. */
+static void on_timers(om_daemon *d, int64_t now)
+{
+    int64_t next = now + 1000000;
+    for (int si = 0; si < d->nstages; si++) {
+        bstage *s = &d->stages[si];
+        breq **pp = &s->qhead, *prev = NULL;
+        while (*pp) {
+            breq *r = *pp;
+            if (r->deadline_us <= now) {
+                *pp = r->next;
+                if (s->qtail == r)
+                    s->qtail = prev;
+                s->qlen--;
+                req_fail(d, r, OM_ETIMEDOUT, "deadline passed while queued for stage %s", s->st->name);
+                continue;
+            }
+            if (r->deadline_us < next)
+                next = r->deadline_us;
+            prev = r;
+            pp = &r->next;
+        }
+    }
+    const int64_t silent_us = (int64_t)d->cfg.heartbeat_ms * 1000 * d->cfg.heartbeat_misses;
+    for (int i = 0; i < d->nworkers; i++) {
+        bworker *w = &d->workers[i];
+        if (now - w->last_seen_us > silent_us) {
+            remove_worker(d, w, "missed its heartbeats");
+            i = -1;   /* the array changed under us */
+            continue;
+        }
+        breq *r = w->req;
+        if (r && r->deadline_us <= now) {
+            w->req = NULL;   /* busy_tag stays: the worker is busy until its final reply */
+            req_fail(d, r, OM_ETIMEDOUT, "deadline passed while stage %s worked on it",
+                     d->stages[w->stage].st->name);
+        } else if (r && r->deadline_us < next) {
+            next = r->deadline_us;
+        }
+    }
+    if (now >= d->next_hb_us) {
+        for (int i = 0; i < d->nworkers; i++) {
+            zmq_send(d->backend, d->workers[i].ident, d->workers[i].ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+            zmq_send(d->backend, OM_W_HB, 1, ZMQ_DONTWAIT);
+        }
+        d->next_hb_us = now + (int64_t)d->cfg.heartbeat_ms * 1000;
+    }
+    if (d->next_hb_us < next)
+        next = d->next_hb_us;
+    if (d->sup.n && now >= d->next_sup_us) {
+        int64_t due = om_supervisor_tick(&d->sup, now, d->cfg.restart_max_ms);
+        d->next_sup_us = due < now + 100000 ? due : now + 100000;
+        /* A reaped stage process need not wait for its heartbeats to run out. */
+        for (int k = 0; k < d->sup.nexited; k++)
+            for (int i = 0; i < d->nworkers; i++)
+                if (d->workers[i].pid == d->sup.exited[k] && d->workers[i].pid != getpid()) {
+                    remove_worker(d, &d->workers[i], "exited");
+                    break;
+                }
+    }
+    if (d->sup.n && d->next_sup_us < next)
+        next = d->next_sup_us;
+    d->next_timer_us = next;
+}
+
+static int busy(const om_daemon *d)
+{
+    for (int i = 0; i < d->nstages; i++)
+        if (d->stages[i].qlen)
+            return 1;
+    for (int i = 0; i < d->nworkers; i++)
+        if (d->workers[i].req)
+            return 1;
+    return 0;
+}
+
+void om_broker_fail_all(om_daemon *d, int code, const char *why)
+{
+    for (int si = 0; si < d->nstages; si++) {
+        breq *r;
+        while ((r = queue_pop(&d->stages[si])))
+            req_fail(d, r, code, "%s", why);
+    }
+    for (int i = 0; i < d->nworkers; i++) {
+        breq *r = d->workers[i].req;
+        d->workers[i].req = NULL;
+        if (r)
+            req_fail(d, r, code, "%s", why);
+    }
+}
+
+int om_daemon_run(om_daemon *d)
+{
+    int64_t drain_until = 0;
+    d->next_timer_us = 0;
+    for (;;) {
+        int64_t now = om_now_us();
+        if (now >= d->next_timer_us)
+            on_timers(d, now);
+        if (d->draining && (!busy(d) || now >= drain_until))
+            break;
+        zmq_pollitem_t items[5] = {
+            { d->front, 0, ZMQ_POLLIN, 0 },   { d->backend, 0, ZMQ_POLLIN, 0 },
+            { d->sensors, 0, ZMQ_POLLIN, 0 }, { d->pub, 0, ZMQ_POLLIN, 0 },
+            { NULL, d->stop_pipe[0], ZMQ_POLLIN, 0 },
+        };
+        int64_t until = d->next_timer_us;
+        if (d->draining && drain_until < until)
+            until = drain_until;
+        long wait = (long)((until - now) / 1000) + 1;
+        if (zmq_poll(items, 5, wait < 0 ? 0 : wait) < 0) {
+            if (errno == EINTR)
+                continue;
+            om_log(OM_LOG_ERROR, "broker", "zmq_poll: %s", zmq_strerror(errno));
+            break;
+        }
+        if (items[4].revents & ZMQ_POLLIN) {
+            char buf[64];
+            if (read(d->stop_pipe[0], buf, sizeof buf) > 0 && !d->draining) {
+                d->draining = 1;
+                drain_until = om_now_us() + (int64_t)d->cfg.shutdown_ms * 1000;
+                om_log(OM_LOG_INFO, "broker", "shutting down: draining in-flight requests (up to %d ms)",
+                       d->cfg.shutdown_ms);
+            }
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            on_backend(d);
+        if (items[0].revents & ZMQ_POLLIN)
+            on_front(d);
+        if (items[2].revents & ZMQ_POLLIN)
+            om_ops_forward_sensors(d);
+        if (items[3].revents & ZMQ_POLLIN)
+            om_ops_drain_subscriptions(d);
+    }
+    om_broker_fail_all(d, OM_ESHUTDOWN, "omnid shut down before this request finished");
+    om_log(OM_LOG_INFO, "broker", "stopped after %llu requests",
+           (unsigned long long)d->metrics.requests);
+    return 0;
+}

@@ -1,0 +1,65 @@
+/* tokenizer_impl.h: the om_tokenizer struct and helpers shared by tokenizer*.c.
+ * Internal to om_llm. */
+#ifndef OM_TOKENIZER_IMPL_H
+#define OM_TOKENIZER_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "om_tokenizer.h"
+
+enum { PRE_GPT2, PRE_LLAMA3, PRE_SMOLLM };
+
+/* Strings in one arena, found by exact text through an open-addressing hash. */
+typedef struct strtab {
+    char     *arena;
+    uint32_t *off, *len;
+    int       n;
+    int32_t  *slot;                 /* index or -1; size mask + 1 */
+    uint32_t  mask;
+} strtab;
+
+/* A growable array of int32 (token ids, or word lengths). */
+typedef struct i32vec {
+    int32_t *v;
+    int      n, cap;
+} i32vec;
+
+#define OM_TOK_MAX_EOG 8
+
+struct om_tokenizer {
+    int            model;           /* enum om_tok_model */
+    int            pre;             /* PRE_* (BPE) */
+    int            ignore_merges;   /* a word that is a token is taken whole (llama-3) */
+    strtab         vocab;           /* id = index */
+    float         *score;
+    uint8_t       *type;            /* enum om_tok_type */
+    strtab         merges;          /* "left right", rank = index; first wins */
+    int32_t        byte_tok[256];   /* SPM byte fallback, -1 when none */
+    int32_t       *special;         /* control/user-defined/unknown ids, longest text first */
+    int            n_special;
+    int32_t        eog[OM_TOK_MAX_EOG];
+    int            n_eog;
+    om_tok_special sp;
+    char          *chat_template;
+};
+
+int  om_strtab_build(strtab *st, int first_wins);
+int  om_strtab_find(const strtab *st, const char *s, size_t n);
+void om_strtab_free(strtab *st);
+
+int  om_i32vec_push(i32vec *v, int32_t x);
+
+/* Model passes over one raw-text fragment, appending ids to out. */
+int om_tok_spm_fragment(const om_tokenizer *t, const char *text, size_t len, int prefix_space,
+                        i32vec *out);
+int om_tok_bpe_fragment(const om_tokenizer *t, const char *text, size_t len, i32vec *out);
+
+/* GPT-2 byte decoding: the byte a code point of byte-level BPE text stands for, or -1. */
+int om_tok_gpt2_byte(uint32_t cpt);
+
+/* Pre-tokenizer: splits cpts[0..n) into words, appending each word's length in code
+ * points to words. */
+int om_tok_pretokenize(int pre, const uint32_t *cpts, size_t n, i32vec *words);
+
+#endif

@@ -1,0 +1,183 @@
+/* op_matmul.c: om_op_matmul, y = x·Wᵀ with W in any weight type (F32, F16, Q8_0, Q4_0
+ * dequantized in the kernel), and the weight checks om_op_get_rows shares.
+ *
+ * M == 1 (decode) takes shaders/matvec.comp: memory-bound, lanes split each row of W.
+ * M > 1 takes shaders/matmul.comp: register tiles of TM x-rows by WG*TN W-rows.
+ * Tile sizes are specialization constants picked per device: on llvmpipe (CPU) every
+ * per-lane load is a gather, so tiles are large to feed many FMAs per load; a GPU gets
+ * smaller tiles with more workgroups in flight. */
+#include <stdio.h>
+
+#include "op_internal.h"
+#include "op_matmul.h"
+
+/* Push constants of matvec.comp and matmul.comp (same layout); strides in bytes. */
+struct mm_push {
+    uint64_t w, x, y;
+    uint32_t K, N, M;
+    uint32_t w_nb1, w_nb2, w_nb3;
+    uint32_t x_nb1, x_nb2, x_nb3;
+    uint32_t y_nb1, y_nb2, y_nb3;
+    uint32_t B2;
+    uint32_t r2, r3;
+};
+
+static const char *variant(int type)
+{
+    switch (type) {
+    case OM_TYPE_F32:  return "f32";
+    case OM_TYPE_F16:  return "f16";
+    case OM_TYPE_Q8_0: return "q8_0";
+    case OM_TYPE_Q4_0: return "q4_0";
+    default:           return NULL;
+    }
+}
+
+/* The alignment the kernels' loads need of a row start: one 16-byte load per 4 F32
+ * values, one 8-byte load per 4 F16 values; quant blocks are 2-byte aligned and read
+ * through the aligned 8-byte words around them. */
+static uint64_t row_align(int type)
+{
+    switch (type) {
+    case OM_TYPE_F32: return 16;
+    case OM_TYPE_F16: return 8;
+    default:          return 2;
+    }
+}
+
+int op_check_weight(om_cmd *c, const char *op, const char *what, const om_tensor *w)
+{
+    char s[96];
+    if (!w)
+        return op_fail(c, OM_EINVAL, op, "%s is missing", what);
+    if (!w->buf)
+        return op_fail(c, OM_EINVAL, op, "%s has no buffer (an out-of-range view?)", what);
+    if (!variant(w->type))
+        return op_fail(c, OM_EINVAL, op, "%s is %s, expected f32, f16, q8_0 or q4_0", what,
+                       op_shape(w, s, sizeof(s)));
+    for (int i = 0; i < 4; i++)
+        if (w->ne[i] < 1 || w->ne[i] >= OP_MAX_INDEX)
+            return op_fail(c, OM_EINVAL, op, "%s has size %lld in dim %d", what,
+                           (long long)w->ne[i], i);
+    const int64_t bk = om_type_block(w->type);
+    const int64_t step = bk > 1 ? bk : 4;
+    if (w->ne[0] % step)
+        return op_fail(c, OM_EINVAL, op, "%s %s: rows of %lld values are not a multiple of %lld",
+                       what, op_shape(w, s, sizeof(s)), (long long)w->ne[0], (long long)step);
+    if (w->nb[0] != om_type_block_bytes(w->type))
+        return op_fail(c, OM_EINVAL, op, "%s: rows must be contiguous (nb[0] = %llu)", what,
+                       (unsigned long long)w->nb[0]);
+    const uint64_t al = row_align(w->type);
+    if (w->off % al)
+        return op_fail(c, OM_EINVAL, op, "%s: offset %llu is not a multiple of %llu", what,
+                       (unsigned long long)w->off, (unsigned long long)al);
+    const uint64_t rb = om_row_bytes(w->type, w->ne[0]);
+    uint64_t span = rb;
+    for (int i = 1; i < 4; i++) {
+        if (w->nb[i] % al || w->nb[i] > UINT32_MAX)
+            return op_fail(c, OM_EINVAL, op, "%s: stride %llu bytes in dim %d is not a multiple "
+                           "of %llu below 2^32", what, (unsigned long long)w->nb[i], i,
+                           (unsigned long long)al);
+        span += (uint64_t)(w->ne[i] - 1) * w->nb[i];
+    }
+    /* Quant blocks are read in whole aligned 8-byte words, up to 6 bytes past a block. */
+    const uint64_t need = (w->off + span + 7) & ~(uint64_t)7;
+    const uint64_t size = om_buf_size(w->buf);
+    if (w->off > size || span > size - w->off || (al == 2 && need > size))
+        return op_fail(c, OM_ERANGE, op, "%s %s: bytes [%llu, %llu) exceed its buffer of %llu%s",
+                       what, op_shape(w, s, sizeof(s)), (unsigned long long)w->off,
+                       (unsigned long long)(al == 2 ? need : w->off + span),
+                       (unsigned long long)size,
+                       al == 2 ? " (quantized rows are read in 8-byte words: pad the buffer)" : "");
+    return 0;
+}
+
+/* x and y: F32, contiguous rows, strides that fit the push constants; x rows 16-byte
+ * aligned for the kernels' 16-byte loads. */
+static int check_act(om_cmd *c, const char *what, const om_tensor *t, uint64_t align)
+{
+    int err = op_check(c, "matmul", what, t, OP_F32);
+    if (err < 0)
+        return err;
+    if ((err = op_unit_rows(c, "matmul", what, t)) < 0)
+        return err;
+    if (t->off % align)
+        return op_fail(c, OM_EINVAL, "matmul", "%s: offset %llu is not a multiple of %llu", what,
+                       (unsigned long long)t->off, (unsigned long long)align);
+    for (int i = 1; i < 4; i++)
+        if (t->nb[i] % align || t->nb[i] > UINT32_MAX)
+            return op_fail(c, OM_EINVAL, "matmul", "%s: stride %llu bytes in dim %d is not a "
+                           "multiple of %llu below 2^32", what, (unsigned long long)t->nb[i], i,
+                           (unsigned long long)align);
+    return 0;
+}
+
+int op_mm_device_ok(om_cmd *c, const char *op)
+{
+    const om_gpu_info *info = om_gpu_get_info(om_cmd_gpu(c));
+    if (!info->has_int64 || !info->has_subgroup_arith || info->subgroup_size < 1 ||
+        info->subgroup_size > info->max_wg_invocations)
+        return op_fail(c, OM_EUNSUPPORTED, op, "the device lacks shaderInt64 or subgroup "
+                       "arithmetic (subgroup size %u)", info->subgroup_size);
+    return 0;
+}
+
+void op_mm_tiles(const om_gpu_info *info, int type, uint32_t *rows, uint32_t *tm, uint32_t *tn)
+{
+    const int cpu = info->kind == OM_DEV_CPU;
+    const int quant = om_type_block(type) > 1;
+    /* llvmpipe: a matvec workgroup of R rows loads x once for R rows; 16 rows measured
+     * best for 4096-wide rows (docs/PERFORMANCE.md). A GPU wants many small workgroups. */
+    *rows = cpu ? 16 : 2;
+    /* llvmpipe: TM x TN FMAs per TN + TM/8 gathers; 16x8 measured best for f32, quant
+     * blocks hold more registers per column. GPU: one x-row per lane of a 32-wide warp. */
+    *tm = cpu ? 16 : (info->subgroup_size < 64 ? info->subgroup_size : 64);
+    *tn = cpu ? (quant ? 4 : 8) : 4;
+}
+
+int om_op_matmul(om_cmd *c, const om_tensor *y, const om_tensor *x, const om_tensor *w)
+{
+    char sy[96], sx[96], sw[96];
+    int err;
+    if ((err = op_check_weight(c, "matmul", "w", w)) < 0 ||
+        (err = check_act(c, "x", x, 16)) < 0 || (err = check_act(c, "y", y, 4)) < 0 ||
+        (err = op_mm_device_ok(c, "matmul")) < 0)
+        return err;
+    if (x->ne[0] != w->ne[0] || y->ne[0] != w->ne[1] || y->ne[1] != x->ne[1] ||
+        y->ne[2] != x->ne[2] || y->ne[3] != x->ne[3] || x->ne[2] % w->ne[2] ||
+        x->ne[3] % w->ne[3])
+        return op_fail(c, OM_EINVAL, "matmul", "y %s = x %s · wᵀ %s: shapes do not match",
+                       op_shape(y, sy, sizeof(sy)), op_shape(x, sx, sizeof(sx)),
+                       op_shape(w, sw, sizeof(sw)));
+    const om_gpu_info *info = om_gpu_get_info(om_cmd_gpu(c));
+    const uint32_t wg = info->subgroup_size;
+    uint32_t rows, tm, tn;
+    op_mm_tiles(info, w->type, &rows, &tm, &tn);
+
+    const int64_t K = x->ne[0], N = w->ne[1], M = x->ne[1];
+    const int64_t batches = x->ne[2] * x->ne[3];
+    const int vec = M == 1;
+    const int64_t gx = vec ? (N + rows - 1) / rows : (N + (int64_t)wg * tn - 1) / ((int64_t)wg * tn);
+    const int64_t gy = vec ? 1 : (M + tm - 1) / tm;
+    if (gx > OP_MAX_GROUPS || gy > OP_MAX_GROUPS || batches > OP_MAX_GROUPS)
+        return op_fail(c, OM_ERANGE, "matmul", "y %s needs a grid of %lld x %lld x %lld "
+                       "workgroups, beyond %u per dimension", op_shape(y, sy, sizeof(sy)),
+                       (long long)gx, (long long)gy, (long long)batches, OP_MAX_GROUPS);
+
+    const struct mm_push pc = {
+        .w = op_addr(w), .x = op_addr(x), .y = op_addr(y),
+        .K = (uint32_t)K, .N = (uint32_t)N, .M = (uint32_t)M,
+        .w_nb1 = (uint32_t)w->nb[1], .w_nb2 = (uint32_t)w->nb[2], .w_nb3 = (uint32_t)w->nb[3],
+        .x_nb1 = (uint32_t)x->nb[1], .x_nb2 = (uint32_t)x->nb[2], .x_nb3 = (uint32_t)x->nb[3],
+        .y_nb1 = (uint32_t)y->nb[1], .y_nb2 = (uint32_t)y->nb[2], .y_nb3 = (uint32_t)y->nb[3],
+        .B2 = (uint32_t)x->ne[2],
+        .r2 = (uint32_t)(x->ne[2] / w->ne[2]), .r3 = (uint32_t)(x->ne[3] / w->ne[3]),
+    };
+    char name[32];
+    snprintf(name, sizeof(name), "%s_%s", vec ? "matvec" : "matmul", variant(w->type));
+    const uint32_t spec_vec[2] = { wg, rows };
+    const uint32_t spec_mm[3] = { wg, tm, tn };
+    const om_tensor *reads[2] = { w, x };
+    return op_dispatch(c, "matmul", name, vec ? spec_vec : spec_mm, vec ? 2 : 3, &pc, sizeof(pc),
+                       (uint32_t)gx, (uint32_t)gy, (uint32_t)batches, reads, 2, &y, 1);
+}

@@ -1,0 +1,74 @@
+#version 450
+/* matvec: y = W·x for one column of x (om_op_matmul with M == 1), any weight type
+ * (quant.glsl). One workgroup is one subgroup and owns R rows of W; its lanes split
+ * each row into blocks (lane l takes blocks l, l+WG, ...), so a subgroup reads
+ * consecutive words of a row and x is loaded once for all R rows. subgroupAdd
+ * finishes each row: no shared memory, no barrier. */
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#include "quant.glsl"
+
+layout(local_size_x_id = 0) in;               /* the device's subgroup size */
+layout(constant_id = 1) const uint R = 4;     /* rows of W per workgroup */
+
+/* The layout of struct mm_push in runtime/op_matmul.c. Strides are in bytes. */
+layout(push_constant) uniform PC {
+    uint64_t w, x, y;
+    uint K, N, M;
+    uint w_nb1, w_nb2, w_nb3;
+    uint x_nb1, x_nb2, x_nb3;
+    uint y_nb1, y_nb2, y_nb3;
+    uint B2;                                  /* x.ne[2]: gl_WorkGroupID.z = i2 + i3*B2 */
+    uint r2, r3;                              /* x.ne[2]/w.ne[2], x.ne[3]/w.ne[3] */
+} pc;
+
+void main()
+{
+    const uint lane = gl_LocalInvocationID.x;
+    const uint WG = gl_WorkGroupSize.x;
+    const uint row0 = gl_WorkGroupID.x * R;
+    const uint m = gl_WorkGroupID.y;
+    const uint i2 = gl_WorkGroupID.z % pc.B2, i3 = gl_WorkGroupID.z / pc.B2;
+
+    const uint64_t xa = pc.x + uint64_t(m) * pc.x_nb1 + uint64_t(i2) * pc.x_nb2 +
+                        uint64_t(i3) * pc.x_nb3;
+    const uint64_t wa = pc.w + uint64_t(i2 / pc.r2) * pc.w_nb2 + uint64_t(i3 / pc.r3) * pc.w_nb3;
+    uint64_t wr[R];
+    float acc[R];
+    [[unroll]] for (uint r = 0; r < R; r++) {
+        /* Rows past N repeat row N-1 (never stored): no branch in the loop. */
+        wr[r] = wa + uint64_t(min(row0 + r, pc.N - 1)) * pc.w_nb1;
+        acc[r] = 0.0;
+    }
+
+    const uint nb = pc.K / W_BK;
+    for (uint b = lane; b < nb; b += WG) {
+        vec4 xv[W_BK / 4];
+        [[unroll]] for (uint s = 0; s < W_BK / 4; s++)
+            xv[s] = om_ld_vec4(xa + uint64_t(b * W_BK + 4u * s) * 4u);
+#if defined(W_Q4_0)
+        /* sum((q + off) * d * x) = d * (sum(q * x) + off * sum(x)): sum(x) serves all rows */
+        vec4 xs = vec4(0.0);
+        [[unroll]] for (uint s = 0; s < W_BK / 4; s++)
+            xs += xv[s];
+        const float xoff = W_OFFSET * (xs.x + xs.y + xs.z + xs.w);
+#else
+        const float xoff = 0.0;
+#endif
+        [[unroll]] for (uint r = 0; r < R; r++) {
+            const om_wblk blk = om_wload(wr[r] + uint64_t(b) * W_BB);
+            vec4 t = vec4(0.0);
+            [[unroll]] for (uint s = 0; s < W_BK / 4; s++)
+                t += om_wchunk(blk, s) * xv[s];
+            acc[r] += om_wscale(blk) * (t.x + t.y + t.z + t.w + xoff);
+        }
+    }
+
+    const uint64_t ya = pc.y + uint64_t(m) * pc.y_nb1 + uint64_t(i2) * pc.y_nb2 +
+                        uint64_t(i3) * pc.y_nb3;
+    [[unroll]] for (uint r = 0; r < R; r++) {
+        const float t = subgroupAdd(acc[r]);
+        if (lane == 0 && row0 + r < pc.N)
+            OmF32(ya + uint64_t(row0 + r) * 4u).v = t;
+    }
+}

@@ -1,0 +1,131 @@
+/* quant.glsl: reading weight rows of every weight type (F32, F16, Q8_0, Q4_0) through
+ * buffer device addresses, for matvec, matmul and get_rows (others may include it).
+ *
+ * Weights are read in 8-byte words: llvmpipe turns every per-lane load into a gather
+ * whose cost is per component, not per byte, and a GPU coalesces 8-byte lanes well.
+ * Q8_0 (34 B) and Q4_0 (18 B) blocks are only 2-byte aligned, so a block is read as
+ * the aligned words that cover it and shifted into place (om_window). That reads up
+ * to 6 bytes past a block's end: the host makes sure the buffer holds them.
+ *
+ * The including shader defines exactly one of W_F32, W_F16, W_Q8_0, W_Q4_0. Then:
+ *   W_BK           values per block (4 for F32/F16: one 8/16-byte load)
+ *   W_BB           bytes per block
+ *   om_wblk        a loaded block
+ *   om_wload(a)    loads the block at byte address a
+ *   om_wchunk(b,s) its stored values 4s..4s+3 (s constant after unrolling): the value is
+ *                  (chunk + W_OFFSET) * om_wscale(b), so a dot product over a block can
+ *                  apply the scale and offset once per block instead of per value
+ *   om_wdeq(b,s)   the dequantized values 4s..4s+3 */
+#extension GL_EXT_buffer_reference : require
+#extension GL_EXT_buffer_reference2 : require
+#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
+#extension GL_EXT_control_flow_attributes : require
+
+layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer OmU64 { uint64_t v; };
+layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer OmU64x2 { u64vec2 v; };
+layout(buffer_reference, std430, buffer_reference_align = 4) buffer OmF32 { float v; };
+
+uint64_t om_ld64(uint64_t a) { return OmU64(a).v; }
+
+/* Four f32 from a 16-byte aligned address. */
+vec4 om_ld_vec4(uint64_t a)
+{
+    const u64vec2 q = OmU64x2(a).v;
+    return uintBitsToFloat(uvec4(unpack32(q.x), unpack32(q.y)));
+}
+
+/* Bits [s, s+64) of the 128-bit value hi:lo, 0 <= s < 64 (the double shift keeps
+ * every shift count below 64). */
+uint64_t om_funnel(uint64_t lo, uint64_t hi, uint s)
+{
+    return (lo >> s) | ((hi << 1) << (63u - s));
+}
+
+#if defined(W_F32)
+#define W_BK 4
+#define W_BB 16
+#define W_OFFSET 0.0
+#define om_wblk vec4
+om_wblk om_wload(uint64_t a) { return om_ld_vec4(a); }
+vec4 om_wchunk(om_wblk b, uint s) { return b; }
+float om_wscale(om_wblk b) { return 1.0; }
+
+#elif defined(W_F16)
+#define W_BK 4
+#define W_BB 8
+#define W_OFFSET 0.0
+#define om_wblk uint64_t
+om_wblk om_wload(uint64_t a) { return om_ld64(a); }
+float om_wscale(om_wblk b) { return 1.0; }
+vec4 om_wchunk(om_wblk b, uint s)
+{
+    const uvec2 u = unpack32(b);
+    return vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
+}
+
+#elif defined(W_Q8_0)
+/* { f16 d; i8 qs[32] }: qs word j (bytes 2+4j..5+4j of the block) holds values 4j..4j+3. */
+#define W_BK 32
+#define W_BB 34
+#define W_OFFSET 0.0
+struct om_wblk { float d; uint q[8]; };
+om_wblk om_wload(uint64_t a)
+{
+    const uint64_t a0 = a & ~uint64_t(7);
+    const uint s = uint(a - a0) * 8u;
+    uint64_t w[5];
+    [[unroll]] for (uint i = 0; i < 5; i++)
+        w[i] = om_ld64(a0 + 8u * i);
+    uint64_t e[5];
+    [[unroll]] for (uint i = 0; i < 4; i++)
+        e[i] = om_funnel(w[i], w[i + 1], s);
+    e[4] = w[4] >> s;
+    om_wblk b;
+    b.d = unpackHalf2x16(uint(e[0])).x;
+    [[unroll]] for (uint t = 0; t < 4; t++) {
+        b.q[2 * t] = uint(e[t] >> 16);
+        b.q[2 * t + 1] = uint(e[t] >> 48) | uint(e[t + 1] << 16);
+    }
+    return b;
+}
+vec4 om_wchunk(om_wblk b, uint s)
+{
+    return vec4(ivec4(uvec4(b.q[s]) << uvec4(24, 16, 8, 0)) >> 24);
+}
+float om_wscale(om_wblk b) { return b.d; }
+
+#elif defined(W_Q4_0)
+/* { f16 d; u8 qs[16] }: value j < 16 is the low nibble of qs[j], value j + 16 the high
+ * one; qs word t holds the nibbles of values 4t..4t+3 and 16+4t..16+4t+3. */
+#define W_BK 32
+#define W_BB 18
+#define W_OFFSET -8.0
+struct om_wblk { float d; uint q[4]; };
+om_wblk om_wload(uint64_t a)
+{
+    const uint64_t a0 = a & ~uint64_t(7);
+    const uint s = uint(a - a0) * 8u;
+    const uint64_t w0 = om_ld64(a0), w1 = om_ld64(a0 + 8u), w2 = om_ld64(a0 + 16u);
+    const uint64_t e0 = om_funnel(w0, w1, s), e1 = om_funnel(w1, w2, s), e2 = w2 >> s;
+    om_wblk b;
+    b.d = unpackHalf2x16(uint(e0)).x;
+    b.q[0] = uint(e0 >> 16);
+    b.q[1] = uint(e0 >> 48) | uint(e1 << 16);
+    b.q[2] = uint(e1 >> 16);
+    b.q[3] = uint(e1 >> 48) | uint(e2 << 16);
+    return b;
+}
+vec4 om_wchunk(om_wblk b, uint s)
+{
+    return vec4((uvec4(b.q[s & 3u]) >> (uvec4(0, 8, 16, 24) + (s >> 2) * 4u)) & 15u);
+}
+float om_wscale(om_wblk b) { return b.d; }
+
+#else
+#error "define one of W_F32, W_F16, W_Q8_0, W_Q4_0"
+#endif
+
+vec4 om_wdeq(om_wblk b, uint s)
+{
+    return (om_wchunk(b, s) + W_OFFSET) * om_wscale(b);
+}

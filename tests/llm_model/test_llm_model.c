@@ -1,0 +1,267 @@
+/* test_llm_model: the LLaMA forward pass (llm/) on tiny random models against PyTorch
+ * (tools/golden/llama_ref.py): logits of every prompt position, greedy continuations,
+ * KV-cache decode vs full recomputation, the embedding-row hook, and refusals
+ * (unsupported architecture, truncated file, context overflow, bad ids). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "om_err.h"
+#include "om_gguf.h"
+#include "om_gpu.h"
+#include "om_llm.h"
+#include "om_npy.h"
+#include "om_type.h"
+
+static om_gpu *gpu;
+
+/* Tolerance on max|ours - torch| / max|torch| per weight type. The KV cache is F16, so
+ * even F32 weights carry F16 rounding of K and V. */
+static const struct { const char *name; double tol; } models[] = {
+    { "mha_f32", 1e-3 }, { "gqa_f16", 1e-3 }, { "gqa_q8_0", 1e-3 }, { "gqa_q4_0", 1e-3 },
+};
+
+static void path_of(char *buf, size_t n, const char *env, const char *name, const char *suffix)
+{
+    const char *dir = getenv(env);
+    assert_non_null(dir);
+    snprintf(buf, n, "%s/%s%s", dir, name, suffix);
+}
+
+static om_llm *open_model(const char *name, int n_ctx_max)
+{
+    char path[1024], err[1024];
+    path_of(path, sizeof path, "OM_TEST_MODELS", name, ".gguf");
+    om_llm_opts o = { .n_ctx_max = n_ctx_max, .n_batch = 8 };
+    om_llm *m = NULL;
+    int rc = om_llm_open(&m, gpu, path, &o, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    return m;
+}
+
+static void load_golden(const char *name, const char *what, om_npy *a)
+{
+    char path[1024], err[512];
+    path_of(path, sizeof path, "OM_TEST_GOLDEN", name, what);
+    int rc = om_npy_read(path, a, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+}
+
+static double rel_err(const float *a, const float *ref, int64_t n)
+{
+    double d = 0, mx = 0;
+    for (int64_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - ref[i]));
+        mx = fmax(mx, fabs(ref[i]));
+    }
+    return d / mx;
+}
+
+/* Prefill in chunks of n_batch = 8 (so 12 tokens exercise two forwards and the cache). */
+static void test_logits(void **state)
+{
+    for (unsigned i = 0; i < sizeof models / sizeof models[0]; i++) {
+        om_npy tok, ref;
+        load_golden(models[i].name, ".tokens.npy", &tok);
+        load_golden(models[i].name, ".logits.npy", &ref);
+        om_llm *m = open_model(models[i].name, 0);
+        int nv = om_llm_get_hparams(m)->n_vocab;
+        assert_int_equal(ref.shape[1], nv);
+        float *lg = malloc(sizeof(float) * tok.n * nv);
+        om_llm_batch b = { .tokens = tok.data, .n = (int)tok.n, .logits = lg, .all_logits = 1 };
+        assert_int_equal(om_llm_eval(m, &b), 0);
+        double e = rel_err(lg, ref.data, ref.n);
+        fprintf(stderr, "%-10s logits rel err %.2e (tol %.0e)\n", models[i].name, e, models[i].tol);
+        assert_true(e < models[i].tol);
+        free(lg);
+        om_llm_close(m);
+        om_npy_free(&tok);
+        om_npy_free(&ref);
+    }
+}
+
+typedef struct collect { int32_t ids[64]; int n; } collect;
+
+static int on_token(void *user, int32_t token, const char *text, size_t n)
+{
+    collect *c = user;
+    if (token >= 0 && c->n < 64)
+        c->ids[c->n++] = token;
+    return 0;
+}
+
+static void test_greedy(void **state)
+{
+    for (unsigned i = 0; i < sizeof models / sizeof models[0]; i++) {
+        om_npy tok, ref;
+        load_golden(models[i].name, ".tokens.npy", &tok);
+        load_golden(models[i].name, ".greedy.npy", &ref);
+        om_llm *m = open_model(models[i].name, 0);
+        collect c = { .n = 0 };
+        om_llm_gen g = { .sampling = om_sampler_default_params(), .on_token = on_token, .user = &c };
+        g.sampling.temperature = 0;
+        g.sampling.max_tokens = (int)ref.n;
+        om_llm_stats st;
+        assert_int_equal(om_llm_generate(m, tok.data, (int)tok.n, NULL, 0, &g, &st), 0);
+        assert_int_equal(st.stop_reason, OM_LLM_STOP_MAX_TOKENS);
+        assert_int_equal(st.n_gen, ref.n);
+        assert_int_equal(c.n, ref.n);
+        assert_memory_equal(c.ids, ref.data, ref.n * sizeof(int32_t));
+        om_llm_close(m);
+        om_npy_free(&tok);
+        om_npy_free(&ref);
+    }
+}
+
+/* Decoding one token at a time through the cache gives the logits of a full pass. */
+static void test_kv_cache(void **state)
+{
+    om_npy tok;
+    load_golden("gqa_q8_0", ".tokens.npy", &tok);
+    om_llm *m = open_model("gqa_q8_0", 0);
+    int nv = om_llm_get_hparams(m)->n_vocab, T = (int)tok.n;
+    const int32_t *ids = tok.data;
+    float *full = malloc(sizeof(float) * T * nv), *step = malloc(sizeof(float) * nv);
+    om_llm_batch b = { .tokens = ids, .n = T, .logits = full, .all_logits = 1 };
+    assert_int_equal(om_llm_eval(m, &b), 0);
+    assert_int_equal(om_llm_truncate(m, 3), 0);
+    for (int i = 3; i < T; i++) {
+        om_llm_batch s = { .tokens = ids + i, .n = 1, .logits = step };
+        assert_int_equal(om_llm_eval(m, &s), 0);
+        assert_true(rel_err(step, full + (size_t)i * nv, nv) < 1e-4);
+    }
+    assert_int_equal(om_llm_n_past(m), T);
+    free(full);
+    free(step);
+    om_llm_close(m);
+    om_npy_free(&tok);
+}
+
+/* Positions given as embedding rows equal to the tokens' own embeddings change nothing. */
+static void test_embedding_rows(void **state)
+{
+    om_npy tok;
+    load_golden("mha_f32", ".tokens.npy", &tok);
+    char path[1024], err[512];
+    path_of(path, sizeof path, "OM_TEST_MODELS", "mha_f32", ".gguf");
+    om_gguf *g;
+    assert_int_equal(om_gguf_open(&g, path, NULL, err, sizeof err), 0);
+    const om_gguf_tensor *te = om_gguf_find_tensor(g, "token_embd.weight");
+    assert_non_null(te);
+    assert_int_equal(te->type, OM_TYPE_F32);
+    int T = (int)tok.n, ne = (int)te->ne[0], nv = (int)te->ne[1];
+    int32_t ids[64];
+    float rows[64 * 64];
+    memcpy(ids, tok.data, T * sizeof *ids);
+    int n_rows = 0;
+    for (int i = 2; i < 6; i++) {
+        memcpy(rows + n_rows++ * ne, (const float *)te->data + (size_t)ids[i] * ne, ne * sizeof(float));
+        ids[i] = -1;
+    }
+    om_llm *m = open_model("mha_f32", 0);
+    float *a = malloc(sizeof(float) * T * nv), *b = malloc(sizeof(float) * T * nv);
+    om_llm_batch plain = { .tokens = tok.data, .n = T, .logits = a, .all_logits = 1 };
+    om_llm_batch hook = { .tokens = ids, .n = T, .embd = rows, .n_embd_rows = n_rows, .logits = b, .all_logits = 1 };
+    assert_int_equal(om_llm_eval(m, &plain), 0);
+    assert_int_equal(om_llm_truncate(m, 0), 0);
+    assert_int_equal(om_llm_eval(m, &hook), 0);
+    assert_true(rel_err(b, a, (int64_t)T * nv) < 1e-6);
+    /* Fewer rows than placeholders is refused. */
+    hook.n_embd_rows = n_rows - 1;
+    assert_int_equal(om_llm_eval(m, &hook), OM_EINVAL);
+    free(a);
+    free(b);
+    om_llm_close(m);
+    om_gguf_close(g);
+    om_npy_free(&tok);
+}
+
+static void test_context_overflow(void **state)
+{
+    om_llm *m = open_model("gqa_f16", 16);
+    assert_int_equal(om_llm_get_hparams(m)->n_ctx, 16);
+    int32_t ids[12] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+    om_llm_batch b = { .tokens = ids, .n = 12 };
+    assert_int_equal(om_llm_eval(m, &b), 0);
+    b.n = 5;
+    assert_int_equal(om_llm_eval(m, &b), OM_ERANGE);
+    assert_non_null(strstr(om_llm_last_error(m), "context overflow"));
+    assert_int_equal(om_llm_n_past(m), 12);
+    b.n = 4;
+    assert_int_equal(om_llm_eval(m, &b), 0);
+    /* Ids outside the vocabulary are refused. */
+    assert_int_equal(om_llm_truncate(m, 0), 0);
+    int32_t bad = 512;
+    om_llm_batch bb = { .tokens = &bad, .n = 1 };
+    assert_int_not_equal(om_llm_eval(m, &bb), 0);
+    om_llm_close(m);
+}
+
+static void test_refusals(void **state)
+{
+    char path[1024], err[1024];
+    om_llm *m = NULL;
+    /* A truncated copy of a valid model. */
+    path_of(path, sizeof path, "OM_TEST_MODELS", "gqa_f16", ".gguf");
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc(n);
+    assert_int_equal(fread(buf, 1, n, f), (size_t)n);
+    fclose(f);
+    path_of(path, sizeof path, "OM_TEST_MODELS", "truncated", ".gguf");
+    f = fopen(path, "wb");
+    fwrite(buf, 1, n / 2, f);
+    fclose(f);
+    free(buf);
+    assert_int_not_equal(om_llm_open(&m, gpu, path, NULL, err, sizeof err), 0);
+    assert_null(m);
+    fprintf(stderr, "truncated: %s\n", err);
+    /* Another architecture. */
+    om_gguf_writer *w;
+    assert_int_equal(om_gguf_writer_open(&w, 32), 0);
+    assert_int_equal(om_gguf_set_str(w, "general.architecture", "gpt2"), 0);
+    path_of(path, sizeof path, "OM_TEST_MODELS", "gpt2", ".gguf");
+    assert_int_equal(om_gguf_write_file(w, path), 0);
+    om_gguf_writer_free(w);
+    assert_int_equal(om_llm_open(&m, gpu, path, NULL, err, sizeof err), OM_EUNSUPPORTED);
+    assert_non_null(strstr(err, "unsupported architecture 'gpt2' (supported: llama)"));
+    /* A missing file. */
+    assert_int_not_equal(om_llm_open(&m, gpu, "/nonexistent/model.gguf", NULL, err, sizeof err), 0);
+}
+
+int main(void)
+{
+    char err[512];
+    om_gpu_opts o = { .quiet = 1 };
+    if (om_gpu_open(&gpu, &o, err, sizeof err)) {
+        fprintf(stderr, "test_llm_model: %s\n", err);
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_logits),
+        cmocka_unit_test(test_greedy),
+        cmocka_unit_test(test_kv_cache),
+        cmocka_unit_test(test_embedding_rows),
+        cmocka_unit_test(test_context_overflow),
+        cmocka_unit_test(test_refusals),
+    };
+    int fails = cmocka_run_group_tests(tests, NULL, NULL);
+    int verr = om_gpu_validation_errors(gpu);
+    om_gpu_close(gpu);
+    if (verr)
+        fprintf(stderr, "test_llm_model: %d Vulkan validation errors\n", verr);
+    return fails || verr;
+}

@@ -29,6 +29,14 @@ static int emit(om_llm *m, om_stop *stop, int32_t tok, const om_llm_gen *g, char
     return stopped == 1;
 }
 
+static int is_signal(const om_llm_gen *g, int32_t tok)
+{
+    for (int i = 0; i < g->n_signal_tokens; i++)
+        if (g->signal_tokens[i] == tok)
+            return 1;
+    return 0;
+}
+
 int om_llm_generate(om_llm *m, const int32_t *prompt, int n_prompt, const float *embd, int n_embd_rows,
                     const om_llm_gen *g, om_llm_stats *stats)
 {
@@ -65,26 +73,32 @@ int om_llm_generate(om_llm *m, const int32_t *prompt, int n_prompt, const float 
             break;
         }
         st.n_gen++;
-        int at_max = om_sampler_accept(smp, tok);
-        if (emit(m, stop, tok, g, piece, PIECE, out, out_size, &cancel)) {
-            st.stop_reason = OM_LLM_STOP_STRING;
-            break;
-        }
-        if (cancel) {
-            st.stop_reason = OM_LLM_STOP_CANCELED;
-            break;
-        }
-        if (at_max == 1) {
-            st.stop_reason = OM_LLM_STOP_MAX_TOKENS;
-            break;
-        }
+        int at_max = om_sampler_accept(smp, tok), reason = -1;
+        if (emit(m, stop, tok, g, piece, PIECE, out, out_size, &cancel))
+            reason = OM_LLM_STOP_STRING;
+        else if (cancel)
+            reason = OM_LLM_STOP_CANCELED;
+        else if (at_max == 1)
+            reason = OM_LLM_STOP_MAX_TOKENS;
         if (m->n_past >= m->hp.n_ctx) {
-            st.stop_reason = OM_LLM_STOP_CTX_FULL;
+            st.stop_reason = reason >= 0 ? reason : OM_LLM_STOP_CTX_FULL;
             break;
         }
-        om_llm_batch nb = { .tokens = &tok, .n = 1, .logits = logits };
-        if ((rc = om_llm_eval(m, &nb)))
-            goto done;
+        /* A signal token's hidden state is that of its own position: it comes out of
+         * the forward that feeds the token back in, so that forward runs even when
+         * generation ends here. */
+        float *hid = NULL;
+        if (g->signal_hidden && st.n_signal < g->max_signal && is_signal(g, tok))
+            hid = g->signal_hidden + (size_t)st.n_signal++ * m->hp.n_embd;
+        if (reason < 0 || hid) {
+            om_llm_batch nb = { .tokens = &tok, .n = 1, .logits = logits, .hidden = hid };
+            if ((rc = om_llm_eval(m, &nb)))
+                goto done;
+        }
+        if (reason >= 0) {
+            st.stop_reason = reason;
+            break;
+        }
     }
     if (st.stop_reason != OM_LLM_STOP_STRING && st.stop_reason != OM_LLM_STOP_CANCELED) {
         size_t n = om_stop_flush(stop, out, out_size);

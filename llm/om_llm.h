@@ -73,12 +73,20 @@ typedef struct om_llm_gen {
      * while a stop string or a UTF-8 sequence is undecided). Non-zero cancels. */
     int (*on_token)(void *user, int32_t token, const char *text, size_t n);
     void *user;
+    /* Signal tokens (NExT-GPT's [IMG0]...): each time one is generated, the final-norm
+     * hidden state at its position is stored in signal_hidden (n_embd floats each, room
+     * for max_signal), for the output projector of an image decoder. */
+    const int32_t *signal_tokens;
+    int n_signal_tokens;
+    float *signal_hidden;
+    int max_signal;
 } om_llm_gen;
 
 typedef struct om_llm_stats {
     int    n_prompt, n_gen;
     double prompt_ms, gen_ms;            /* wall time of prefill, of decoding */
     int    stop_reason;                  /* enum om_llm_stop_reason */
+    int    n_signal;                     /* hidden states stored in signal_hidden */
 } om_llm_stats;
 
 /* Appends the prompt (tokens and embedding rows as in om_llm_batch) to the cache and

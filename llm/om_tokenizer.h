@@ -10,7 +10,8 @@
  *            llama-3 regex; smollm -> single digits, then the GPT-2 regex), bytes are
  *            mapped to GPT-2's printable code points, merges by rank.
  * Special tokens (control, user-defined, unknown) are found in text before either
- * model runs: user-defined ones always, control/unknown ones only with parse_special.
+ * model runs: user-defined ones always, control/unknown ones only with parse_special
+ * (for a model named Phi-3 they also take the whitespace after them, as in llama.cpp).
  * Read-only after creation: one tokenizer may be used by many threads at once. */
 #ifndef OM_TOKENIZER_H
 #define OM_TOKENIZER_H
@@ -66,8 +67,10 @@ int  om_token_is_eog(const om_tokenizer *t, int32_t id);
  * parse_special turns control-token text ("<s>", "<|im_start|>") into those tokens.
  * Returns the number of ids, writing them to ids when it is <= max_ids; ids may be
  * NULL (max_ids 0) to ask for the count. OM_ERANGE when max_ids is too small or len
- * exceeds OM_TOK_MAX_TEXT; OM_ENOMEM. At most len + 3 ids result from len bytes
- * unless parse_special splits the text at special tokens of one byte. */
+ * exceeds OM_TOK_MAX_TEXT; OM_ENOMEM. Every input byte gives at most 3 ids (a space
+ * is 3 bytes of U+2581 for SPM, an invalid byte 3 bytes of U+FFFD for BPE), plus BOS/EOS
+ * and an SPM prefix (<= 3 ids) at the start and after each special token: 4 * len + 5
+ * always suffices. */
 int  om_tokenize(const om_tokenizer *t, const char *text, size_t len, int add_special,
                  int parse_special, int32_t *ids, int max_ids);
 

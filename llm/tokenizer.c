@@ -189,6 +189,38 @@ static int build_special(om_tokenizer *t)
     return 0;
 }
 
+static void set_strip(om_tokenizer *t, const char *text, int on)
+{
+    int id = om_strtab_find(&t->vocab, text, strlen(text));
+    if (id >= 0)
+        t->strip[id] = on ? STRIP_RIGHT : 0;
+}
+
+/* llama.cpp sets these by model name: Phi-3's special tokens swallow the whitespace
+ * after them (its Hugging Face added tokens have rstrip), except <unk>, <s> and
+ * <|endoftext|>. */
+static int build_strip(om_tokenizer *t, const om_gguf *g)
+{
+    om_gguf_str name;
+    if (om_gguf_get_str(g, "general.name", &name) < 0 || name.n > 256)
+        return 0;
+    char low[257];
+    for (uint64_t i = 0; i < name.n; i++)
+        low[i] = (char)(name.p[i] >= 'A' && name.p[i] <= 'Z' ? name.p[i] + 32 : name.p[i]);
+    low[name.n] = 0;
+    if (!strstr(low, "phi-3") && !strstr(low, "phi3"))
+        return 0;
+    if (!(t->strip = calloc((size_t)t->vocab.n, 1)))
+        return OM_ENOMEM;
+    for (int i = 0; i < t->n_special; i++)
+        t->strip[t->special[i]] = STRIP_RIGHT;
+    set_strip(t, "</s>", 1);
+    set_strip(t, "<unk>", 0);
+    set_strip(t, "<s>", 0);
+    set_strip(t, "<|endoftext|>", 0);
+    return 0;
+}
+
 static void add_eog(om_tokenizer *t, int32_t id)
 {
     if (id < 0 || t->n_eog == OM_TOK_MAX_EOG)
@@ -340,7 +372,7 @@ int om_tokenizer_from_gguf(om_tokenizer **out, const om_gguf *g, char *err, size
     } else {
         spm_bytes(t);
     }
-    if ((rc = build_special(t)) < 0)
+    if ((rc = build_special(t)) < 0 || (rc = build_strip(t, g)) < 0)
         FAIL(rc, "tokenizer: out of memory");
     build_eog(t);
     rc = om_gguf_get_str(g, "tokenizer.chat_template", &s);
@@ -381,6 +413,7 @@ void om_tokenizer_close(om_tokenizer *t)
     om_strtab_free(&t->merges);
     free(t->score);
     free(t->type);
+    free(t->strip);
     free(t->special);
     free(t->chat_template);
     free(t);

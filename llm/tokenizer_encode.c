@@ -2,6 +2,7 @@
  * fragment) and ids -> text, with llama.cpp's semantics (llama_tokenize_impl,
  * tokenizer_st_partition, token_to_piece, detokenize). */
 #define _GNU_SOURCE                 /* memmem */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,8 @@ static int frag_push(fragvec *f, frag x)
 }
 
 /* Cuts every occurrence of every special token (longest first) out of the raw
- * fragments. Control and unknown tokens take part only when parse_special. */
+ * fragments. Control and unknown tokens take part only when parse_special. A token
+ * with a strip flag also takes the whitespace beside it. */
 static int partition(const om_tokenizer *t, const char *text, size_t len, int parse_special,
                      fragvec *out)
 {
@@ -47,15 +49,22 @@ static int partition(const om_tokenizer *t, const char *text, size_t len, int pa
                 rc = frag_push(&next, f);
                 continue;
             }
+            int strip = t->strip ? t->strip[id] : 0;
             size_t p = f.off, end = (size_t)f.off + f.len;
             const char *q;
             while (rc == 0 && (q = memmem(text + p, end - p, st, sl))) {
-                size_t at = (size_t)(q - text);
-                if (at > p)
-                    rc = frag_push(&next, (frag){ -1, (uint32_t)p, (uint32_t)(at - p) });
+                size_t at = (size_t)(q - text), left = at;
+                if (strip & STRIP_LEFT)
+                    while (left > p && isspace((unsigned char)text[left - 1]))
+                        left--;
+                if (left > p)
+                    rc = frag_push(&next, (frag){ -1, (uint32_t)p, (uint32_t)(left - p) });
                 if (rc == 0)
                     rc = frag_push(&next, (frag){ id, (uint32_t)at, (uint32_t)sl });
                 p = at + sl;
+                if (strip & STRIP_RIGHT)
+                    while (p < end && isspace((unsigned char)text[p]))
+                        p++;
             }
             if (rc == 0 && p < end)
                 rc = frag_push(&next, (frag){ -1, (uint32_t)p, (uint32_t)(end - p) });
@@ -105,10 +114,12 @@ int om_tokenize(const om_tokenizer *t, const char *text, size_t len, int add_spe
         rc = om_i32vec_push(&out, t->sp.eos);
     if (rc == 0) {
         rc = out.n;
-        if (ids && out.n <= max_ids)
-            memcpy(ids, out.v, (size_t)out.n * sizeof(*ids));
-        else if (ids || max_ids)
+        if (ids && out.n <= max_ids) {
+            if (out.n > 0)
+                memcpy(ids, out.v, (size_t)out.n * sizeof(*ids));
+        } else if (ids || max_ids) {
             rc = OM_ERANGE;
+        }
     }
     free(fr.v);
     free(out.v);

@@ -10,6 +10,9 @@
 
 enum { PRE_GPT2, PRE_LLAMA3, PRE_SMOLLM };
 
+/* Whitespace a special token eats on its left/right when cut out of text. */
+enum { STRIP_LEFT = 1, STRIP_RIGHT = 2 };
+
 /* Strings in one arena, found by exact text through an open-addressing hash. */
 typedef struct strtab {
     char     *arena;
@@ -34,6 +37,7 @@ struct om_tokenizer {
     strtab         vocab;           /* id = index */
     float         *score;
     uint8_t       *type;            /* enum om_tok_type */
+    uint8_t       *strip;           /* STRIP_* of special tokens, or NULL */
     strtab         merges;          /* "left right", rank = index; first wins */
     int32_t        byte_tok[256];   /* SPM byte fallback, -1 when none */
     int32_t       *special;         /* control/user-defined/unknown ids, longest text first */

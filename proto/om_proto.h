@@ -317,4 +317,39 @@ static inline bool om_reply_is_final(const om_reply_msg *r)
 /* OM_E* for a wire code name ("EBUSY" -> OM_EBUSY); OM_EINTERNAL when unknown. */
 int om_errcode_from_name(const char *name, size_t len);
 
+/* ---- sensor topics (robots -> omnid) and published streams (omnid -> clients) ---- */
+
+/* A published or sensor message is [topic, frame 0 map, payloads...]. */
+#define OM_PROTO_MAX_NAME 64   /* robot names, sensor kinds, frame ids: bytes incl. NUL */
+
+/* Splits "sensor/<robot>/<kind>"; robot and kind are 1..63 of [A-Za-z0-9_.-].
+ * Returns 0 or OM_EFORMAT naming what was wrong. */
+int om_topic_parse_sensor(const void *topic, size_t len, char robot[OM_PROTO_MAX_NAME],
+                          char kind[OM_PROTO_MAX_NAME], char *err, size_t errlen);
+
+/* ROS 2 sensor_msgs/Imu: rad/s, m/s^2, quaternion x y z w, row-major 3x3 covariances.
+ * As in ROS, orientation_cov[0] == -1 means no orientation. */
+typedef struct om_imu_sample {
+    uint64_t stamp_ns;                   /* since the Unix epoch */
+    char     frame_id[OM_PROTO_MAX_NAME];
+    double   orientation[4];
+    double   orientation_cov[9];
+    double   angular_velocity[3];
+    double   angular_velocity_cov[9];
+    double   linear_acceleration[3];
+    double   linear_acceleration_cov[9];
+} om_imu_sample;
+
+/* Frame 0 of sensor/<robot>/imu (docs/PROTOCOL.md section 7). */
+int om_imu_encode(om_msgbuf *b, const om_imu_sample *s);
+/* Validates and decodes; header, angular_velocity and linear_acceleration are
+ * required, orientation and the covariances optional (absent: no orientation,
+ * zero covariance). Values must be finite. OM_EFORMAT / OM_ERANGE name the field. */
+int om_imu_decode(const void *buf, size_t len, const om_proto_limits *lim, om_imu_sample *s,
+                  char *err, size_t errlen);
+
+/* Frame 0 of omni/<robot>/embedding/<modality>:
+ * {"stamp_ns", "modality", "tensor": {f32, [dim], "frame": 1}}; the vector is frame 1. */
+int om_pub_embedding(om_msgbuf *b, uint64_t stamp_ns, const char *modality, uint64_t dim);
+
 #endif

@@ -15,7 +15,9 @@
  *   om_wchunk(b,s) its stored values 4s..4s+3 (s constant after unrolling): the value is
  *                  (chunk + W_OFFSET) * om_wscale(b), so a dot product over a block can
  *                  apply the scale and offset once per block instead of per value
- *   om_wdeq(b,s)   the dequantized values 4s..4s+3 */
+ *   om_wdeq(b,s)   the dequantized values 4s..4s+3
+ * Quant types also define W_GROUP_WORDS and om_wgroup_block(w, t): a group of 4 blocks
+ * that starts 8-byte aligned is read as whole words, with no word read twice. */
 #extension GL_EXT_buffer_reference : require
 #extension GL_EXT_buffer_reference2 : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
@@ -69,13 +71,9 @@ vec4 om_wchunk(om_wblk b, uint s)
 #define W_BB 34
 #define W_OFFSET 0.0
 struct om_wblk { float d; uint q[8]; };
-om_wblk om_wload(uint64_t a)
+/* The block whose first byte is bit s of w[0] (s a multiple of 16). */
+om_wblk om_wq8_0(const uint64_t w[5], uint s)
 {
-    const uint64_t a0 = a & ~uint64_t(7);
-    const uint s = uint(a - a0) * 8u;
-    uint64_t w[5];
-    [[unroll]] for (uint i = 0; i < 5; i++)
-        w[i] = om_ld64(a0 + 8u * i);
     uint64_t e[5];
     [[unroll]] for (uint i = 0; i < 4; i++)
         e[i] = om_funnel(w[i], w[i + 1], s);
@@ -87,6 +85,24 @@ om_wblk om_wload(uint64_t a)
         b.q[2 * t + 1] = uint(e[t] >> 48) | uint(e[t + 1] << 16);
     }
     return b;
+}
+om_wblk om_wload(uint64_t a)
+{
+    const uint64_t a0 = a & ~uint64_t(7);
+    uint64_t w[5];
+    [[unroll]] for (uint i = 0; i < 5; i++)
+        w[i] = om_ld64(a0 + 8u * i);
+    return om_wq8_0(w, uint(a - a0) * 8u);
+}
+/* Four blocks from an 8-byte aligned address are 17 whole words, block t starting at
+ * word 4t, bit 16t: no word is read twice and the shifts are constants. */
+#define W_GROUP_WORDS 17
+om_wblk om_wgroup_block(const uint64_t w[W_GROUP_WORDS], uint t)
+{
+    uint64_t v[5];
+    [[unroll]] for (uint i = 0; i < 5; i++)
+        v[i] = w[4 * t + i];
+    return om_wq8_0(v, 16u * t);
 }
 vec4 om_wchunk(om_wblk b, uint s)
 {
@@ -101,11 +117,9 @@ float om_wscale(om_wblk b) { return b.d; }
 #define W_BB 18
 #define W_OFFSET -8.0
 struct om_wblk { float d; uint q[4]; };
-om_wblk om_wload(uint64_t a)
+/* The block whose first byte is bit s of w0 (s a multiple of 16). */
+om_wblk om_wq4_0(uint64_t w0, uint64_t w1, uint64_t w2, uint s)
 {
-    const uint64_t a0 = a & ~uint64_t(7);
-    const uint s = uint(a - a0) * 8u;
-    const uint64_t w0 = om_ld64(a0), w1 = om_ld64(a0 + 8u), w2 = om_ld64(a0 + 16u);
     const uint64_t e0 = om_funnel(w0, w1, s), e1 = om_funnel(w1, w2, s), e2 = w2 >> s;
     om_wblk b;
     b.d = unpackHalf2x16(uint(e0)).x;
@@ -114,6 +128,18 @@ om_wblk om_wload(uint64_t a)
     b.q[2] = uint(e1 >> 16);
     b.q[3] = uint(e1 >> 48) | uint(e2 << 16);
     return b;
+}
+om_wblk om_wload(uint64_t a)
+{
+    const uint64_t a0 = a & ~uint64_t(7);
+    return om_wq4_0(om_ld64(a0), om_ld64(a0 + 8u), om_ld64(a0 + 16u), uint(a - a0) * 8u);
+}
+/* Four blocks from an 8-byte aligned address are 9 whole words, block t starting at
+ * word 2t, bit 16t: no word is read twice and the shifts are constants. */
+#define W_GROUP_WORDS 9
+om_wblk om_wgroup_block(const uint64_t w[W_GROUP_WORDS], uint t)
+{
+    return om_wq4_0(w[2 * t], w[2 * t + 1], w[2 * t + 2], 16u * t);
 }
 vec4 om_wchunk(om_wblk b, uint s)
 {

@@ -123,6 +123,63 @@ static void test_greedy(void **state)
     }
 }
 
+/* Final-norm hidden states (the signal-token output) against PyTorch. */
+static void test_hidden(void **state)
+{
+    om_npy tok, ref;
+    load_golden("mha_f32", ".tokens.npy", &tok);
+    load_golden("mha_f32", ".hidden.npy", &ref);
+    om_llm *m = open_model("mha_f32", 0);
+    assert_int_equal(ref.shape[1], om_llm_get_hparams(m)->n_embd);
+    float *hid = malloc(sizeof(float) * ref.n);
+    om_llm_batch b = { .tokens = tok.data, .n = (int)tok.n, .hidden = hid };
+    assert_int_equal(om_llm_eval(m, &b), 0);
+    double e = rel_err(hid, ref.data, ref.n);
+    fprintf(stderr, "mha_f32 hidden rel err %.2e\n", e);
+    assert_true(e < 1e-3);
+    free(hid);
+    om_llm_close(m);
+    om_npy_free(&tok);
+    om_npy_free(&ref);
+}
+
+/* A generated signal token yields the hidden state of its position, the same as a
+ * batch evaluation of prompt + that token gives. The golden greedy tokens serve as
+ * "signal tokens" so that generation is known to produce them. */
+static void test_signal_hidden(void **state)
+{
+    om_npy tok, greedy;
+    load_golden("mha_f32", ".tokens.npy", &tok);
+    load_golden("mha_f32", ".greedy.npy", &greedy);
+    om_llm *m = open_model("mha_f32", 0);
+    int ne = om_llm_get_hparams(m)->n_embd, T = (int)tok.n;
+    const int32_t *g = greedy.data;
+    int32_t signals[2] = { g[0], g[2] };
+    float got[4 * 64];
+    om_llm_gen gen = { .sampling = om_sampler_default_params(), .signal_tokens = signals, .n_signal_tokens = 2,
+                       .signal_hidden = got, .max_signal = 4 };
+    gen.sampling.temperature = 0;
+    gen.sampling.max_tokens = 3;
+    om_llm_stats st;
+    assert_int_equal(om_llm_generate(m, tok.data, T, NULL, 0, &gen, &st), 0);
+    int expect = 1 + (g[1] == g[0] || g[1] == g[2]) + 1;
+    assert_int_equal(st.n_signal, expect);
+    /* Reference: the whole sequence in one batch. */
+    int32_t seq[64];
+    memcpy(seq, tok.data, T * sizeof *seq);
+    memcpy(seq + T, g, 3 * sizeof *seq);
+    float *hid = malloc(sizeof(float) * (T + 3) * ne);
+    assert_int_equal(om_llm_truncate(m, 0), 0);
+    om_llm_batch b = { .tokens = seq, .n = T + 3, .hidden = hid };
+    assert_int_equal(om_llm_eval(m, &b), 0);
+    assert_true(rel_err(got, hid + (size_t)T * ne, ne) < 1e-4);
+    assert_true(rel_err(got + (size_t)(expect - 1) * ne, hid + (size_t)(T + 2) * ne, ne) < 1e-4);
+    free(hid);
+    om_llm_close(m);
+    om_npy_free(&tok);
+    om_npy_free(&greedy);
+}
+
 /* Decoding one token at a time through the cache gives the logits of a full pass. */
 static void test_kv_cache(void **state)
 {
@@ -253,6 +310,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_logits),
         cmocka_unit_test(test_greedy),
+        cmocka_unit_test(test_hidden),
+        cmocka_unit_test(test_signal_hidden),
         cmocka_unit_test(test_kv_cache),
         cmocka_unit_test(test_embedding_rows),
         cmocka_unit_test(test_context_overflow),

@@ -1,5 +1,6 @@
 /* libFuzzer target for everything proto/ parses from outside: the raw validator,
- * request decoding with every typed accessor, reply decoding and om_req_peek_id.
+ * request decoding with every typed accessor, reply decoding, om_req_peek_id, the
+ * IMU sensor message and sensor topic names.
  * Input: byte 0 picks how many payload frames follow frame 0 (0..3, of 0, 8 and 16
  * zero bytes, so frame references and tensors by frame resolve); the rest is frame 0.
  * Also checks the validator's promise: what it accepts, msgpack-c unpacks whole. */
@@ -79,5 +80,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     uint64_t id;
     om_req_peek_id(data + 1, size - 1, &lim, &id);
+
+    om_imu_sample imu;
+    om_imu_decode(data + 1, size - 1, &lim, &imu, err, sizeof err);
+    char robot[OM_PROTO_MAX_NAME], kind[OM_PROTO_MAX_NAME];
+    om_topic_parse_sensor(data + 1, size - 1 < 160 ? size - 1 : 160, robot, kind, err, sizeof err);
     return 0;
 }

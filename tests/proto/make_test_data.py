@@ -1,14 +1,25 @@
 #!/usr/bin/python3
-"""Writes the seed corpus of fuzz_proto (tests/proto/corpus/): byte 0 = payload
-frame count (0..3), then frame 0. Seeds cover every request and reply shape of
-docs/PROTOCOL.md and a few hostile headers. Rerun after protocol changes."""
+"""Writes the test data of tests/proto, from the Python client's side of the protocol:
+- corpus/: seeds of fuzz_proto (byte 0 = payload frame count 0..3, then frame 0),
+  every request and reply shape of docs/PROTOCOL.md and a few hostile headers;
+- imu_python.msgpack: a sensor_msgs/Imu map from omni_client.imu_message, which
+  test_proto decodes with om_imu_decode (the C side must read what Python writes).
+Rerun after protocol changes."""
 
 import os
 import struct
+import sys
 
 import msgpack
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
+import omni_client  # noqa: E402
+
+OUT = os.path.join(HERE, "corpus")
+IMU = omni_client.imu_message(1764140000123456789, "r1/imu_link", (0.01, -0.02, 0.3), (0.1, 0.0, 9.81),
+                              orientation=(0, 0, 0.38268343, 0.92387953),
+                              angular_velocity_covariance=[0.001, 0, 0, 0, 0.001, 0, 0, 0, 0.001])
 
 
 def p(o):
@@ -52,6 +63,8 @@ SEEDS = {
     "bad_deep": (0, b"\x91" * 40 + b"\xc0"),
     "bad_trailing": (0, req("health") + b"\x00"),
     "bad_str32": (0, b"\x81\xa2op\xdb\x7f\xff\xff\xff"),
+    "imu": (0, p(IMU)),
+    "imu_no_orientation": (0, p(omni_client.imu_message(5, "f", (0, 0, 0), (0, 0, 9.81)))),
 }
 
 
@@ -60,6 +73,8 @@ def main():
     for name, (n, frame0) in SEEDS.items():
         with open(os.path.join(OUT, name), "wb") as f:
             f.write(bytes([n]) + frame0)
+    with open(os.path.join(HERE, "imu_python.msgpack"), "wb") as f:
+        f.write(p(IMU))
 
 
 if __name__ == "__main__":

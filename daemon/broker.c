@@ -98,6 +98,22 @@ static bworker *find_worker(om_daemon *d, const zmq_msg_t *id)
 
 static void remove_worker(om_daemon *d, bworker *w, const char *why);
 
+int om_worker_busy(const bworker *w)
+{
+    for (int k = 0; k < OM_MAX_PREFETCH; k++)
+        if (w->slot[k].req)
+            return 1;
+    return 0;
+}
+
+static bslot *find_slot(bworker *w, uint64_t tag)
+{
+    for (int k = 0; k < OM_MAX_PREFETCH; k++)
+        if (w->slot[k].tag == tag)
+            return &w->slot[k];
+    return NULL;
+}
+
 static int send_request(om_daemon *d, bworker *w, breq *r)
 {
     int64_t left = (r->deadline_us - om_now_us()) / 1000;
@@ -115,12 +131,15 @@ static int send_request(om_daemon *d, bworker *w, breq *r)
         rc = zmq_msg_send(&c, d->backend, i + 1 < r->msg.n ? ZMQ_SNDMORE : 0) < 0;
         zmq_msg_close(&c);
     }
-    w->req = r;
-    w->busy_tag = r->tag;
+    bslot *s = find_slot(w, 0);
+    s->tag = r->tag;
+    s->req = r;
+    w->outstanding++;
     return rc ? OM_EIO : 0;
 }
 
-/* Hands queued requests of stage si to its idle workers, least recently used first. */
+/* Hands queued requests of stage si to its workers: the least loaded with room
+ * (fewer than prefetch requests), least recently idle first. */
 static void dispatch(om_daemon *d, int si)
 {
     bstage *s = &d->stages[si];
@@ -128,7 +147,10 @@ static void dispatch(om_daemon *d, int si)
         bworker *best = NULL;
         for (int i = 0; i < d->nworkers; i++) {
             bworker *w = &d->workers[i];
-            if (w->stage == si && !w->busy_tag && (!best || w->idle_since_us < best->idle_since_us))
+            if (w->stage != si || w->outstanding >= s->conf.prefetch)
+                continue;
+            if (!best || w->outstanding < best->outstanding ||
+                (w->outstanding == best->outstanding && w->idle_since_us < best->idle_since_us))
                 best = w;
         }
         if (!best)
@@ -142,13 +164,19 @@ static void dispatch(om_daemon *d, int si)
 static void remove_worker(om_daemon *d, bworker *w, const char *why)
 {
     bstage *s = &d->stages[w->stage];
-    breq *r = w->req;
+    breq *held[OM_MAX_PREFETCH];
+    int n = 0;
+    for (int k = 0; k < OM_MAX_PREFETCH; k++)
+        if (w->slot[k].req)
+            held[n++] = w->slot[k].req;
     om_log(OM_LOG_WARN, "broker", "worker %s pid %d %s; removed", s->st->name, w->pid, why);
     om_ops_publish_event(d, "worker_down", s->st->name, w->pid);
     int si = w->stage;
     *w = d->workers[--d->nworkers];
-    if (r) {
-        /* Retried once, and only when the client has seen nothing of it yet. */
+    /* Back to the head of the queue in their order: retried once, and only when the
+     * client has seen nothing of them yet. */
+    while (n--) {
+        breq *r = held[n];
         if (r->nsent == 0 && r->attempts < 2 && !d->draining) {
             d->metrics.retries++;
             om_log(OM_LOG_INFO, "broker", "retrying request %llu on another %s worker",
@@ -205,9 +233,10 @@ static void on_reply(om_daemon *d, bworker *w, om_msg *m, int64_t now)
     }
     memcpy(&tag, zmq_msg_data(&m->frames[2]), 8);
     flags = *(uint8_t *)zmq_msg_data(&m->frames[3]);
-    breq *r = w->req;
+    bslot *s = tag ? find_slot(w, tag) : NULL;
+    breq *r = s ? s->req : NULL;
     int final = flags & OM_W_FINAL;
-    if (!r || r->tag != tag) {
+    if (!r) {
         d->metrics.drops_late++;    /* its request ended already: deadline or retried */
     } else {
         int ok = zmq_send(d->front, zmq_msg_data(&r->msg.frames[0]), zmq_msg_size(&r->msg.frames[0]),
@@ -221,13 +250,14 @@ static void on_reply(om_daemon *d, bworker *w, om_msg *m, int64_t now)
             om_metrics_observe(&d->metrics, r->slot, now - r->t0_us,
                                flags & OM_W_ERROR ? OM_EINTERNAL : 0);
             req_free(r);
-            w->req = NULL;
+            s->req = NULL;
         }
     }
-    if (final && w->busy_tag == tag) {
-        w->busy_tag = 0;
-        w->req = NULL;
-        w->idle_since_us = now;
+    if (final && s) {
+        s->tag = 0;
+        s->req = NULL;
+        if (--w->outstanding == 0)
+            w->idle_since_us = now;
         dispatch(d, w->stage);
     }
 }
@@ -390,13 +420,15 @@ static void on_timers(om_daemon *d, int64_t now)
             i = -1;   /* the array changed under us */
             continue;
         }
-        breq *r = w->req;
-        if (r && r->deadline_us <= now) {
-            w->req = NULL;   /* busy_tag stays: the worker is busy until its final reply */
-            req_fail(d, r, OM_ETIMEDOUT, "deadline passed while stage %s worked on it",
-                     d->stages[w->stage].st->name);
-        } else if (r && r->deadline_us < next) {
-            next = r->deadline_us;
+        for (int k = 0; k < OM_MAX_PREFETCH; k++) {
+            breq *r = w->slot[k].req;
+            if (r && r->deadline_us <= now) {
+                w->slot[k].req = NULL;   /* the tag stays until the worker's final reply */
+                req_fail(d, r, OM_ETIMEDOUT, "deadline passed while stage %s worked on it",
+                         d->stages[w->stage].st->name);
+            } else if (r && r->deadline_us < next) {
+                next = r->deadline_us;
+            }
         }
     }
     if (now >= d->next_hb_us) {
@@ -430,7 +462,7 @@ static int busy(const om_daemon *d)
         if (d->stages[i].qlen)
             return 1;
     for (int i = 0; i < d->nworkers; i++)
-        if (d->workers[i].req)
+        if (om_worker_busy(&d->workers[i]))
             return 1;
     return 0;
 }
@@ -442,12 +474,13 @@ void om_broker_fail_all(om_daemon *d, int code, const char *why)
         while ((r = queue_pop(&d->stages[si])))
             req_fail(d, r, code, "%s", why);
     }
-    for (int i = 0; i < d->nworkers; i++) {
-        breq *r = d->workers[i].req;
-        d->workers[i].req = NULL;
-        if (r)
-            req_fail(d, r, code, "%s", why);
-    }
+    for (int i = 0; i < d->nworkers; i++)
+        for (int k = 0; k < OM_MAX_PREFETCH; k++) {
+            breq *r = d->workers[i].slot[k].req;
+            d->workers[i].slot[k].req = NULL;
+            if (r)
+                req_fail(d, r, code, "%s", why);
+        }
 }
 
 int om_daemon_run(om_daemon *d)

@@ -60,6 +60,7 @@ om_stage_conf *om_config_stage(om_config *cfg, const char *name)
     s->mode = OM_MODE_THREAD;
     s->workers = 1;
     s->queue = 64;
+    s->prefetch = 1;
     return s;
 }
 
@@ -165,6 +166,8 @@ static int set_stage(om_config *cfg, const char *name, const char *key, const ch
         rc = parse_int(value, 0, 64, &s->workers);
     } else if (!strcmp(key, "queue")) {
         rc = parse_int(value, 1, 100000, &s->queue);
+    } else if (!strcmp(key, "prefetch")) {
+        rc = parse_int(value, 1, OM_MAX_PREFETCH, &s->prefetch);
     } else {
         snprintf(err, errlen, "unknown key 'stage.%s.%s'", name, key);
         return OM_ENOENT;

@@ -32,11 +32,14 @@ void om_log(int level, const char *who, const char *fmt, ...)
 
 enum om_stage_mode { OM_MODE_THREAD, OM_MODE_PROCESS, OM_MODE_REMOTE, OM_MODE_OFF };
 
+#define OM_MAX_PREFETCH 64
+
 typedef struct om_stage_conf {
     char name[32];
     int  mode;           /* enum om_stage_mode */
     int  workers;        /* threads (thread mode) or processes (process mode) */
     int  queue;          /* requests waiting for a worker; more is EBUSY */
+    int  prefetch;       /* requests handed to one worker at once (1: only when idle) */
 } om_stage_conf;
 
 typedef struct om_config {

@@ -118,13 +118,21 @@ typedef struct breq {               /* one client request the broker owns */
     uint64_t     nsent;             /* replies forwarded, the seq of the next one */
 } breq;
 
+/* One request handed to a worker: tag stays set until the worker's final reply,
+ * req is NULL once the broker ended the request itself (deadline): a late reply
+ * is then due and dropped. */
+typedef struct bslot {
+    uint64_t tag;
+    breq    *req;
+} bslot;
+
 typedef struct bworker {
     uint8_t  ident[256];
     size_t   ident_len;
     int      stage, pid;
     int64_t  last_seen_us, joined_us, idle_since_us;
-    uint64_t busy_tag;              /* nonzero until its handler sends a final reply */
-    breq    *req;                   /* NULL: idle, or its request ended (late reply due) */
+    int      outstanding;           /* slots with a tag */
+    bslot    slot[OM_MAX_PREFETCH];
 } bworker;
 
 typedef struct bstage {
@@ -135,6 +143,8 @@ typedef struct bstage {
 } bstage;
 
 #define OM_MAX_WORKERS 256
+/* Requests a worker may hold at once (stage.NAME.prefetch). */
+int om_worker_busy(const bworker *w);     /* holds a request the broker waits for */
 #define OM_MAX_EMBEDDED 128
 
 struct om_daemon {

@@ -9,7 +9,8 @@ static int pack_status(om_daemon *d, msgpack_packer *pk, int64_t now)
 {
     int rc = 0, inflight = 0, queued = 0;
     for (int i = 0; i < d->nworkers; i++)
-        inflight += d->workers[i].req != NULL;
+        for (int k = 0; k < OM_MAX_PREFETCH; k++)
+            inflight += d->workers[i].slot[k].req != NULL;
     for (int i = 0; i < d->nstages; i++)
         queued += d->stages[i].qlen;
     rc |= om_pack_kv_u64(pk, "uptime_ms", (uint64_t)(now - d->t0_us) / 1000);
@@ -33,13 +34,14 @@ static int pack_status(om_daemon *d, msgpack_packer *pk, int64_t now)
             if (d->workers[i].stage != si)
                 continue;
             workers++;
-            idle += !d->workers[i].busy_tag;
-            busy += d->workers[i].req != NULL;
+            idle += !d->workers[i].outstanding;
+            for (int k = 0; k < OM_MAX_PREFETCH; k++)
+                busy += d->workers[i].slot[k].req != NULL;
         }
         for (int i = 0; i < d->sup.n; i++)
             if (!strcmp(d->sup.children[i].stage, s->st->name))
                 restarts += d->sup.children[i].restarts;
-        rc |= msgpack_pack_map(pk, 9);
+        rc |= msgpack_pack_map(pk, 10);
         rc |= om_pack_kv_str(pk, "name", s->st->name);
         rc |= om_pack_kv_str(pk, "mode", modes[s->conf.mode]);
         rc |= om_pack_kv_u64(pk, "workers", (uint64_t)workers);
@@ -47,6 +49,7 @@ static int pack_status(om_daemon *d, msgpack_packer *pk, int64_t now)
         rc |= om_pack_kv_u64(pk, "inflight", (uint64_t)busy);
         rc |= om_pack_kv_u64(pk, "queued", (uint64_t)s->qlen);
         rc |= om_pack_kv_u64(pk, "queue_max", (uint64_t)s->conf.queue);
+        rc |= om_pack_kv_u64(pk, "prefetch", (uint64_t)s->conf.prefetch);
         rc |= om_pack_kv_u64(pk, "restarts", (uint64_t)restarts);
         rc |= om_pack_str(pk, "ops");
         int nops = 0;
@@ -63,7 +66,7 @@ static int pack_status(om_daemon *d, msgpack_packer *pk, int64_t now)
         rc |= msgpack_pack_map(pk, 4);
         rc |= om_pack_kv_str(pk, "stage", d->stages[w->stage].st->name);
         rc |= om_pack_kv_i64(pk, "pid", w->pid);
-        rc |= om_pack_kv_bool(pk, "busy", w->req != NULL);
+        rc |= om_pack_kv_bool(pk, "busy", om_worker_busy(w));
         rc |= om_pack_kv_u64(pk, "age_ms", (uint64_t)(now - w->joined_us) / 1000);
     }
     return rc;

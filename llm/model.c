@@ -58,7 +58,7 @@ static int load_tensor(om_llm *m, const char *name, int64_t ne0, int64_t ne1, in
                        (long long)t->ne[3], (long long)ne0, (long long)ne1);
     if (t->type != OM_TYPE_F32 && t->type != OM_TYPE_F16 && t->type != OM_TYPE_Q8_0 && t->type != OM_TYPE_Q4_0)
         return set_err(m, OM_EUNSUPPORTED, "tensor %s has type %s (ggml type %d); supported: f32, f16, q8_0, q4_0",
-                       name, om_type_name(t->type) ? om_type_name(t->type) : "unknown", t->type);
+                       name, om_ggml_type_name(t->type) ? om_ggml_type_name(t->type) : "unknown", t->type);
     if (ne1 > 1 && ne0 == 1)
         return set_err(m, OM_EFORMAT, "tensor %s is degenerate", name);
     om_buf *b;

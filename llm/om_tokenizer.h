@@ -67,7 +67,8 @@ int  om_token_is_eog(const om_tokenizer *t, int32_t id);
  * parse_special turns control-token text ("<s>", "<|im_start|>") into those tokens.
  * Returns the number of ids, writing them to ids when it is <= max_ids; ids may be
  * NULL (max_ids 0) to ask for the count. OM_ERANGE when max_ids is too small or len
- * exceeds OM_TOK_MAX_TEXT; OM_ENOMEM. Every input byte gives at most 3 ids (a space
+ * exceeds OM_TOK_MAX_TEXT; OM_EFORMAT when an SPM vocabulary has neither a <0xXX>
+ * token nor <unk> for a byte it must fall back to; OM_ENOMEM. Every input byte gives at most 3 ids (a space
  * is 3 bytes of U+2581 for SPM, an invalid byte 3 bytes of U+FFFD for BPE), plus BOS/EOS
  * and an SPM prefix (<= 3 ids) at the start and after each special token: 4 * len + 5
  * always suffices. */

@@ -122,12 +122,48 @@ static int cand_cmp(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* Softmax of c[0..n) (sorted, so c[0] is the max) into prob. */
+/* Min-heap on cand_cmp (the worst candidate at the root). */
+static void sift_down(cand *h, int n, int i)
+{
+    for (;;) {
+        int w = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && cand_cmp(&h[l], &h[w]) > 0)
+            w = l;
+        if (r < n && cand_cmp(&h[r], &h[w]) > 0)
+            w = r;
+        if (w == i)
+            return;
+        cand t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
+/* Moves the k best of c[0..n) to c[0..k), sorted: O(n log k) instead of a full sort. */
+static void top_k_sorted(cand *c, int n, int k)
+{
+    for (int i = k / 2 - 1; i >= 0; i--)
+        sift_down(c, k, i);
+    for (int i = k; i < n; i++) {
+        if (cand_cmp(&c[i], &c[0]) < 0) {
+            c[0] = c[i];
+            sift_down(c, k, 0);
+        }
+    }
+    qsort(c, (size_t)k, sizeof(*c), cand_cmp);
+}
+
+/* Softmax of c[0..n) (sorted, so c[0] is the max) into prob. An infinite max shares
+ * the mass among the candidates equal to it (+inf logits, or all -inf). */
 static void softmax(const cand *c, int n, float *prob)
 {
     double sum = 0;
     for (int i = 0; i < n; i++) {
-        prob[i] = c[0].logit == -INFINITY ? 1.0f : expf(c[i].logit - c[0].logit);
+        if (isinf(c[0].logit))
+            prob[i] = c[i].logit == c[0].logit;
+        else
+            prob[i] = expf(c[i].logit - c[0].logit);
         sum += prob[i];
     }
     for (int i = 0; i < n; i++)
@@ -163,9 +199,12 @@ static int chain(om_sampler *s, const float *logits)
         s->prob[0] = 1.0f;
         return 1;
     }
-    qsort(s->c, (size_t)n, sizeof(*s->c), cand_cmp);
-    if (s->p.top_k > 0 && s->p.top_k < n)
+    if (s->p.top_k > 0 && s->p.top_k < n) {
+        top_k_sorted(s->c, n, s->p.top_k);
         n = s->p.top_k;
+    } else {
+        qsort(s->c, (size_t)n, sizeof(*s->c), cand_cmp);
+    }
     if (s->p.top_p < 1.0f) {
         softmax(s->c, n, s->prob);
         double cum = 0;

@@ -8,6 +8,9 @@
 #include "media_internal.h"
 #include "om_err.h"
 
+/* Non-reference frames this far before a target are not decoded (see skippable). */
+#define SKIP_MARGIN_S 0.5
+
 /* Seek-back steps when a demuxer lands after the target (imprecise seeking). */
 static const double reseek_back_s[] = { 1.0, 4.0, 16.0 };
 
@@ -35,6 +38,20 @@ static int bad_packet(om_media *src, int r, const char *what)
         return media_fail(src, OM_EMEDIA, r, "%s: %d undecodable packets in a row",
                           what, src->bad_packets);
     return 0;
+}
+
+/* Frames well before the target are only decoded for their references: the
+ * decoder may drop non-reference ones (B-frames mostly), which no later frame needs
+ * and which cannot be the frame shown at the target. */
+static int skippable(const om_media *src, const AVPacket *pkt)
+{
+    if (!src->target_active || pkt->pts == AV_NOPTS_VALUE)
+        return 0;
+    AVRational fps = av_guess_frame_rate(src->fmt, src->fmt->streams[src->vidx], NULL);
+    double margin = fps.num > 0 && fps.den > 0 ? 4 * av_q2d(av_inv_q(fps)) : 0;
+    if (margin < SKIP_MARGIN_S)
+        margin = SKIP_MARGIN_S;
+    return media_ts_to_s(src, src->vidx, pkt->pts) < src->target_t - margin;
 }
 
 int media_decode(om_media *src, AVCodecContext *dec, int idx, int *dec_eof, AVFrame *out)
@@ -66,6 +83,8 @@ int media_decode(om_media *src, AVCodecContext *dec, int idx, int *dec_eof, AVFr
         }
         if (r < 0)
             return r;
+        if (dec == src->vdec)
+            dec->skip_frame = skippable(src, src->pkt) ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
         r = avcodec_send_packet(dec, src->pkt);
         av_packet_unref(src->pkt);
         if (r < 0 && r != AVERROR(EAGAIN) && (r = bad_packet(src, r, "cannot decode")) < 0)
@@ -194,6 +213,7 @@ static int find_target(om_media *src, double *t_out)
             av_frame_unref(src->vframe);
             if ((r = media_seek_video(src, back < 0 ? 0 : back)) < 0)
                 return r;
+            src->target_active = 1;
             if (back <= 0)
                 src->seek_retries = (int)(sizeof(reseek_back_s) / sizeof(reseek_back_s[0]));
             continue;

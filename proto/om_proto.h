@@ -4,7 +4,8 @@
  * sees any byte from outside, request decoding (frame 0 -> om_req) with typed
  * argument accessors, reply builders, request builders and the reply decoder for
  * clients, tensor encoding, and multipart send/receive over a ZeroMQ socket with
- * the limits applied. docs/PROTOCOL.md describes every message and field.
+ * the limits applied; sensor topic names, the IMU sensor message and the published
+ * embedding. docs/PROTOCOL.md describes every message and field.
  *
  * Shape of a message (ZeroMQ multipart):
  *   request: frame 0 = msgpack map {"v":1,"op":str,"id":uint,"args":map?,"deadline_ms":uint?}
@@ -89,7 +90,8 @@ om_frame om_msg_frame(const om_msg *m, size_t i);
 size_t om_msg_body(const om_msg *m, om_frame *out, size_t max);
 
 /* Receives one multipart message into m (freed first). timeout_ms: -1 blocks,
- * 0 polls. Returns 0; OM_ETIMEDOUT when nothing arrived in time; OM_EPROTO when the
+ * 0 polls. Returns 0; OM_ETIMEDOUT when nothing arrived in time (or a signal
+ * interrupted the wait, so a caller can check its stop flag); OM_EPROTO when the
  * message has no body frame after n_envelope routing frames; OM_ERANGE when the body
  * has more than max_frames frames, frame 0 exceeds max_header_bytes, or the body
  * exceeds max_total_bytes: the rest of the message is then received and discarded,
@@ -100,7 +102,8 @@ int om_msg_recv(void *sock, om_msg *m, size_t n_envelope, const om_proto_limits 
                 int timeout_ms, char *err, size_t errlen);
 
 /* Sends frames[0..n) as one multipart message (ZeroMQ copies the bytes). flags may
- * hold ZMQ_DONTWAIT. Returns 0, OM_EBUSY (would block), OM_EINVAL (n == 0) or OM_EIO. */
+ * hold ZMQ_DONTWAIT. Returns 0, OM_EBUSY (would block), OM_ENOENT (a ROUTER with
+ * ZMQ_ROUTER_MANDATORY: that peer is gone), OM_EINVAL (n == 0) or OM_EIO. */
 int om_send_frames(void *sock, const om_frame *frames, size_t n, int flags);
 
 /* ---- ops ----------------------------------------------------------------------- */
@@ -304,7 +307,8 @@ typedef struct om_reply_msg {
 
 /* Validates and decodes a reply message (frames as in om_req_decode). Returns 0 or
  * OM_EFORMAT / OM_ERANGE / OM_ENOMEM with err naming the field. An unknown "type"
- * is OM_EUNSUPPORTED so old clients can skip new reply kinds. */
+ * is OM_EUNSUPPORTED so old clients can skip new reply kinds. On error id and seq
+ * keep what could be read. */
 int  om_reply_decode(om_reply_msg *r, const om_frame *frames, size_t n, const om_proto_limits *lim,
                      char *err, size_t errlen);
 void om_reply_msg_free(om_reply_msg *r);

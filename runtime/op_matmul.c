@@ -126,13 +126,15 @@ void op_mm_tiles(const om_gpu_info *info, int type, uint32_t *rows, uint32_t *tm
 {
     const int cpu = info->kind == OM_DEV_CPU;
     const int quant = om_type_block(type) > 1;
-    /* llvmpipe: a matvec workgroup of R rows loads x once for R rows; 16 rows measured
-     * best for 4096-wide rows (docs/PERFORMANCE.md). A GPU wants many small workgroups. */
-    *rows = cpu ? 16 : 2;
-    /* llvmpipe: TM x TN FMAs per TN + TM/8 gathers; 16x8 measured best for f32, quant
-     * blocks hold more registers per column. GPU: one x-row per lane of a 32-wide warp. */
-    *tm = cpu ? 16 : (info->subgroup_size < 64 ? info->subgroup_size : 64);
-    *tn = cpu ? (quant ? 4 : 8) : 4;
+    /* llvmpipe: a matvec workgroup loads x once for its R rows; measured best on
+     * 4096-wide rows: 16 (f32, f16) and 8 (quant blocks hold more registers). A GPU
+     * wants many small workgroups. */
+    *rows = cpu ? (quant ? 8 : 16) : 2;
+    /* llvmpipe: TM*TN FMAs per TN + TM/8 loads (each a gather); 16x16 measured best at
+     * 1024^3 for every type. GPU: one x row per lane of a 32-wide subgroup, 4 W rows per
+     * lane. */
+    *tm = cpu ? 16 : (info->subgroup_size < 32 ? info->subgroup_size : 32);
+    *tn = cpu ? 16 : 4;
 }
 
 int om_op_matmul(om_cmd *c, const om_tensor *y, const om_tensor *x, const om_tensor *w)

@@ -22,6 +22,30 @@ layout(push_constant) uniform PC {
     uint r2, r3;                              /* x.ne[2]/w.ne[2], x.ne[3]/w.ne[3] */
 } pc;
 
+/* Loads the x values of block b; returns W_OFFSET * their sum, the term that
+ * sum((q + off) * d * x) = d * (sum(q * x) + off * sum(x)) shares among all rows. */
+float x_block(uint64_t xa, uint b, out vec4 xv[W_BK / 4])
+{
+    [[unroll]] for (uint s = 0; s < W_BK / 4; s++)
+        xv[s] = om_ld_vec4(xa + uint64_t(b * W_BK + 4u * s) * 4u);
+#if defined(W_Q4_0)
+    vec4 xs = vec4(0.0);
+    [[unroll]] for (uint s = 0; s < W_BK / 4; s++)
+        xs += xv[s];
+    return W_OFFSET * (xs.x + xs.y + xs.z + xs.w);
+#else
+    return 0.0;
+#endif
+}
+
+float block_dot(om_wblk blk, vec4 xv[W_BK / 4], float xoff)
+{
+    vec4 t = vec4(0.0);
+    [[unroll]] for (uint s = 0; s < W_BK / 4; s++)
+        t += om_wchunk(blk, s) * xv[s];
+    return om_wscale(blk) * (t.x + t.y + t.z + t.w + xoff);
+}
+
 void main()
 {
     const uint lane = gl_LocalInvocationID.x;
@@ -44,24 +68,9 @@ void main()
     const uint nb = pc.K / W_BK;
     for (uint b = lane; b < nb; b += WG) {
         vec4 xv[W_BK / 4];
-        [[unroll]] for (uint s = 0; s < W_BK / 4; s++)
-            xv[s] = om_ld_vec4(xa + uint64_t(b * W_BK + 4u * s) * 4u);
-#if defined(W_Q4_0)
-        /* sum((q + off) * d * x) = d * (sum(q * x) + off * sum(x)): sum(x) serves all rows */
-        vec4 xs = vec4(0.0);
-        [[unroll]] for (uint s = 0; s < W_BK / 4; s++)
-            xs += xv[s];
-        const float xoff = W_OFFSET * (xs.x + xs.y + xs.z + xs.w);
-#else
-        const float xoff = 0.0;
-#endif
-        [[unroll]] for (uint r = 0; r < R; r++) {
-            const om_wblk blk = om_wload(wr[r] + uint64_t(b) * W_BB);
-            vec4 t = vec4(0.0);
-            [[unroll]] for (uint s = 0; s < W_BK / 4; s++)
-                t += om_wchunk(blk, s) * xv[s];
-            acc[r] += om_wscale(blk) * (t.x + t.y + t.z + t.w + xoff);
-        }
+        const float xoff = x_block(xa, b, xv);
+        [[unroll]] for (uint r = 0; r < R; r++)
+            acc[r] += block_dot(om_wload(wr[r] + uint64_t(b) * W_BB), xv, xoff);
     }
 
     const uint64_t ya = pc.y + uint64_t(m) * pc.y_nb1 + uint64_t(i2) * pc.y_nb2 +

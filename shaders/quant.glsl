@@ -16,8 +16,7 @@
  *                  (chunk + W_OFFSET) * om_wscale(b), so a dot product over a block can
  *                  apply the scale and offset once per block instead of per value
  *   om_wdeq(b,s)   the dequantized values 4s..4s+3
- * Quant types also define W_GROUP_WORDS and om_wgroup_block(w, t): a group of 4 blocks
- * that starts 8-byte aligned is read as whole words, with no word read twice. */
+ */
 #extension GL_EXT_buffer_reference : require
 #extension GL_EXT_buffer_reference2 : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
@@ -94,16 +93,6 @@ om_wblk om_wload(uint64_t a)
         w[i] = om_ld64(a0 + 8u * i);
     return om_wq8_0(w, uint(a - a0) * 8u);
 }
-/* Four blocks from an 8-byte aligned address are 17 whole words, block t starting at
- * word 4t, bit 16t: no word is read twice and the shifts are constants. */
-#define W_GROUP_WORDS 17
-om_wblk om_wgroup_block(const uint64_t w[W_GROUP_WORDS], uint t)
-{
-    uint64_t v[5];
-    [[unroll]] for (uint i = 0; i < 5; i++)
-        v[i] = w[4 * t + i];
-    return om_wq8_0(v, 16u * t);
-}
 vec4 om_wchunk(om_wblk b, uint s)
 {
     return vec4(ivec4(uvec4(b.q[s]) << uvec4(24, 16, 8, 0)) >> 24);
@@ -133,13 +122,6 @@ om_wblk om_wload(uint64_t a)
 {
     const uint64_t a0 = a & ~uint64_t(7);
     return om_wq4_0(om_ld64(a0), om_ld64(a0 + 8u), om_ld64(a0 + 16u), uint(a - a0) * 8u);
-}
-/* Four blocks from an 8-byte aligned address are 9 whole words, block t starting at
- * word 2t, bit 16t: no word is read twice and the shifts are constants. */
-#define W_GROUP_WORDS 9
-om_wblk om_wgroup_block(const uint64_t w[W_GROUP_WORDS], uint t)
-{
-    return om_wq4_0(w[2 * t], w[2 * t + 1], w[2 * t + 2], 16u * t);
 }
 vec4 om_wchunk(om_wblk b, uint s)
 {

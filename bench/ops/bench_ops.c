@@ -4,9 +4,10 @@
  *     problem (all cores), ratio.
  *   matvec f16 / q8_0 / q4_0 (M = 1, the decode step): GB/s of weight bytes read vs
  *     memcpy of a buffer larger than the caches (GB/s of bytes read), ratio.
- * Times are wall time of one submit holding `reps` dispatches of the op, divided by reps,
- * best of `tries` submits (GPU timestamps are not used: lavapipe's are not comparable
- * across devices and wall time is what a caller sees).
+ * Times are the wall time of one submit of one dispatch (om_cmd_begin .. om_cmd_submit,
+ * which waits), best of many: the shortest sample is the one least disturbed by other
+ * processes on a shared machine. GPU timestamps are not used: wall time is what a
+ * caller sees and the references are wall times too.
  * Usage: bench_ops [max_n]   (matmul sizes 256.. up to max_n, default 2048) */
 #include <cblas.h>
 #include <stdio.h>
@@ -33,7 +34,7 @@ static void fill_random(float *p, size_t n, uint32_t seed)
     }
 }
 
-/* memcpy of 256 MiB, best of 5: bytes read per second. */
+/* memcpy of 256 MiB, best of 10: bytes read (= bytes written) per second. */
 static double memcpy_gbs(void)
 {
     const size_t n = (size_t)256 << 20;
@@ -46,7 +47,7 @@ static double memcpy_gbs(void)
     }
     memset(a, 1, n);
     memset(b, 2, n);
-    for (int r = 0; r < 5; r++) {
+    for (int r = 0; r < 10; r++) {
         double t0 = now_s();
         memcpy(b, a, n);
         double t = now_s() - t0;
@@ -72,26 +73,23 @@ static double sgemm_gflops(int n, const float *x, const float *w, float *y, int 
     return 2.0 * n * n * (double)n / best / 1e9;
 }
 
-/* Seconds per y = x·Wᵀ on the device: best of `tries` submits of `reps` dispatches. */
+/* Seconds per y = x·Wᵀ on the device: best of `tries` submits of one dispatch. */
 static int time_matmul(om_gpu *gpu, const om_tensor *y, const om_tensor *x, const om_tensor *w,
-                       int reps, int tries, double *sec)
+                       int tries, double *sec)
 {
     *sec = 1e30;
     for (int t = 0; t < tries + 1; t++) {
         om_cmd *c = NULL;
         int err = om_cmd_begin(gpu, &c);
-        for (int r = 0; r < reps && !err; r++)
-            err = om_op_matmul(c, y, x, w);
-        if (err) {
-            if (c)
-                om_cmd_abort(c);
+        if (!err && (err = om_op_matmul(c, y, x, w)) < 0)
+            om_cmd_abort(c);
+        if (err)
             return err;
-        }
         double t0 = now_s();
         if ((err = om_cmd_submit(c)) < 0)
             return err;
-        double dt = (now_s() - t0) / reps;
-        if (t > 0 && dt < *sec)                /* the first submit also builds pipelines */
+        double dt = now_s() - t0;
+        if (t > 0 && dt < *sec)                /* the first submit also builds the pipeline */
             *sec = dt;
     }
     return 0;
@@ -145,11 +143,10 @@ static int bench_matmul(om_gpu *gpu, int n)
         om_tensor tx = om_tensor_make(bx, 0, OM_TYPE_F32, n, n, 1, 1);
         om_tensor tw = om_tensor_make(bw, 0, OM_TYPE_F32, n, n, 1, 1);
         om_tensor ty = om_tensor_make(by, 0, OM_TYPE_F32, n, n, 1, 1);
-        const int reps = n <= 512 ? 8 : 1, tries = n <= 1024 ? 3 : 1;
-        err = time_matmul(gpu, &ty, &tx, &tw, reps, tries, &sec);
+        err = time_matmul(gpu, &ty, &tx, &tw, n <= 512 ? 20 : n <= 1024 ? 5 : 2, &sec);
     }
     if (!err) {
-        const double ref = sgemm_gflops(n, x, w, y, 3);
+        const double ref = sgemm_gflops(n, x, w, y, n <= 1024 ? 10 : 3);
         const double g = 2.0 * n * n * (double)n / sec / 1e9;
         char size[32];
         snprintf(size, sizeof size, "%dx%dx%d", n, n, n);
@@ -186,7 +183,7 @@ static int bench_matvec(om_gpu *gpu, int type, int64_t K, int64_t N, double ref)
     if (!err) {
         om_tensor tx = om_tensor_make(bx, 0, OM_TYPE_F32, K, 1, 1, 1);
         om_tensor ty = om_tensor_make(by, 0, OM_TYPE_F32, N, 1, 1, 1);
-        err = time_matmul(gpu, &ty, &tx, &tw, 20, 5, &sec);
+        err = time_matmul(gpu, &ty, &tx, &tw, 30, &sec);
     }
     if (!err) {
         const double gbs = om_row_bytes(type, K) * (double)N / sec / 1e9;

@@ -32,6 +32,12 @@ void *dt_ctx(void)
     return g_ctx;
 }
 
+void dt_ctx_done(void)
+{
+    if (g_ctx)
+        zmq_ctx_shutdown(g_ctx);
+}
+
 void dt_config(om_config *cfg)
 {
     char err[256];
@@ -86,8 +92,10 @@ void dt_daemon_stop(dt_daemon *t)
 void *dt_client(const char *endpoint)
 {
     void *s = zmq_socket(dt_ctx(), ZMQ_DEALER);
-    int zero = 0;
+    int zero = 0, sndtimeo = 2000;
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    /* A refused handshake (CURVE) leaves no peer: a send must not block for ever. */
+    zmq_setsockopt(s, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
     zmq_connect(s, endpoint);
     return s;
 }

@@ -33,6 +33,9 @@ const char *dt_endpoint(dt_daemon *d, const char *which);
 void        dt_daemon_stop(dt_daemon *d);
 
 void *dt_ctx(void);
+/* Shuts the client context down without waiting for sockets a failed test left
+ * open (zmq_ctx_term would hang on them). */
+void  dt_ctx_done(void);
 void *dt_client(const char *endpoint);     /* a DEALER, linger 0 */
 
 /* Sends {v,op,id,args?,deadline_ms?}; args_mp is a packed msgpack map (or NULL). */

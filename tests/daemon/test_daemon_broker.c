@@ -266,7 +266,7 @@ static void test_shutdown_answers_inflight(void **state)
 
 static int teardown(void **state)
 {
-    zmq_ctx_term(dt_ctx());
+    dt_ctx_done();
     return 0;
 }
 

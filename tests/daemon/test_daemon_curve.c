@@ -46,8 +46,9 @@ static void remove_keys(const char *dir)
 static void *curve_client(const char *ep, const char *server_pub, const char *pub, const char *sec)
 {
     void *s = zmq_socket(dt_ctx(), ZMQ_DEALER);
-    int zero = 0;
+    int zero = 0, sndtimeo = 1000;
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
     if (server_pub) {
         zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server_pub, 40);
         zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, 40);
@@ -136,7 +137,7 @@ static void test_bad_key_files(void **state)
 
 static int teardown(void **state)
 {
-    zmq_ctx_term(dt_ctx());
+    dt_ctx_done();
     return 0;
 }
 

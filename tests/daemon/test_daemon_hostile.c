@@ -36,7 +36,7 @@ static int teardown(void **state)
     zmq_close(g_bad);
     zmq_close(g_good);
     dt_daemon_stop(g_d);
-    zmq_ctx_term(dt_ctx());
+    dt_ctx_done();
     return 0;
 }
 

@@ -96,7 +96,7 @@ static void test_fifty_clients(void **state)
     for (int i = 0; i < CLIENTS; i++)
         zmq_close(c[i]);
     dt_daemon_stop(d);
-    zmq_ctx_term(dt_ctx());
+    dt_ctx_done();
 }
 
 int main(void)

@@ -243,7 +243,7 @@ static void test_command_line(void **state)
 
 static int teardown(void **state)
 {
-    zmq_ctx_term(dt_ctx());
+    dt_ctx_done();
     return 0;
 }
 

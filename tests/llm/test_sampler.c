@@ -69,6 +69,11 @@ static void test_temperature(void **state)
     double z = 1 + exp(2) + exp(4) + exp(6);
     expect_dist(s, l, (const int32_t[]){ 3, 2, 1, 0 },
                 (const double[]){ exp(6) / z, exp(4) / z, exp(2) / z, 1 / z }, 4);
+    /* Infinite logits: the mass goes to the +inf ones; all -inf is uniform. */
+    const float inf_l[] = { INFINITY, 1, INFINITY, -INFINITY };
+    expect_dist(s, inf_l, (const int32_t[]){ 0, 2, 1, 3 }, (const double[]){ 0.5, 0.5, 0, 0 }, 4);
+    const float ninf_l[] = { -INFINITY, -INFINITY, -INFINITY, -INFINITY };
+    expect_dist(s, ninf_l, (const int32_t[]){ 0, 1, 2, 3 }, (const double[]){ 0.25, 0.25, 0.25, 0.25 }, 4);
     om_sampler_close(s);
 }
 
@@ -80,6 +85,27 @@ static void test_top_k(void **state)
     const float l[] = { 0, 3, 1, 2 };
     double z = exp(3) + exp(2);
     expect_dist(s, l, (const int32_t[]){ 1, 3 }, (const double[]){ exp(3) / z, exp(2) / z }, 2);
+    om_sampler_close(s);
+
+    /* A wider vocabulary with ties: the k best by logit, ties by lower id, in order. */
+    enum { V = 1000, K = 10 };
+    float big[V];
+    for (int i = 0; i < V; i++)
+        big[i] = (float)((i * 7919) % 613) / 10.0f;    /* values repeat: ties */
+    p.top_k = K;
+    s = open_s(p, V);
+    int32_t ids[K];
+    float probs[K];
+    assert_int_equal(om_sampler_dist(s, big, ids, probs, K), K);
+    int taken[V] = { 0 };
+    for (int k = 0; k < K; k++) {
+        int best = -1;
+        for (int i = 0; i < V; i++)
+            if (!taken[i] && (best < 0 || big[i] > big[best]))
+                best = i;
+        taken[best] = 1;
+        assert_int_equal(ids[k], best);
+    }
     om_sampler_close(s);
 }
 

@@ -4,8 +4,8 @@ bus (SUB) on loopback, speaking protocol v1 from its description in docs/PROTOCO
 (not from the C library), so client tests need no daemon.
 
 Ops: health, status, metrics, probe (url or media frame; urls "fail:..." answer
-ENOENT, "garbage:..." a result without its map, "slow:..." one progress and then
-nothing), ask (progress, tokens,
+ENOENT, "garbage:..." a result without its map, "steps:..." three progress replies
+before the result, "slow:..." one progress and then nothing), ask (progress, tokens,
 done), embed (embedding with a frame), garbage (a malformed reply), sleep (never
 answers); anything else is EUNSUPPORTED. Each IMU sample on sensor/<robot>/imu is
 answered on the XPUB with omni/<robot>/embedding/imu."""
@@ -107,6 +107,10 @@ class FakeOmnid(threading.Thread):
             elif args.get("url", "").startswith("garbage:"):
                 self.front.send_multipart([ident, pack({"id": rid, "seq": 0, "type": "result"})])
                 return
+            elif args.get("url", "").startswith("steps:"):
+                for i in range(1, 4):
+                    reply("progress", stage="decode", current=i, total=3)
+                reply("result", result={"url": args["url"]})
             elif args.get("url", "").startswith("slow:"):
                 reply("progress", stage="probe", current=1, total=2)
                 return

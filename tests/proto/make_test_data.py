@@ -65,6 +65,7 @@ SEEDS = {
     "bad_str32": (0, b"\x81\xa2op\xdb\x7f\xff\xff\xff"),
     "imu": (0, p(IMU)),
     "imu_no_orientation": (0, p(omni_client.imu_message(5, "f", (0, 0, 0), (0, 0, 9.81)))),
+    "topic_sensor": (0, b"sensor/r1/imu"),
 }
 
 

@@ -111,6 +111,40 @@ class OmniCliTest(unittest.TestCase):
         self.assertEqual(rc, 2)
         self.assertIn("went silent", err)
 
+    def test_progress_bar_on_a_tty_only(self):
+        import pty
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.run([OMNI, "-e", self.fake.endpoint, "probe", "steps:x"], stdout=slave,
+                               stderr=slave, timeout=20)
+            os.close(slave)
+            slave = None
+            out = b""
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:            # EIO: the child side is closed
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        finally:
+            os.close(master)
+            if slave is not None:
+                os.close(slave)
+        self.assertEqual(p.returncode, 0)
+        text = out.decode()
+        self.assertIn("decode [##########" + "." * 20 + "] 1/3", text)
+        self.assertIn("decode [" + "#" * 30 + "] 3/3", text)
+        self.assertIn("\r\x1b[K", text)           # the bar is erased before the result
+        self.assertIn("url: steps:x", text)
+        rc, out, err = self.omni("-e", self.fake.endpoint, "probe", "steps:x")
+        self.assertEqual(rc, 0)
+        self.assertNotIn("[#", out + err)         # not a terminal: no bar
+        rc, out, _ = self.omni("-e", self.fake.endpoint, "--json", "probe", "steps:x")
+        self.assertEqual([json.loads(x)["type"] for x in out.splitlines()],
+                         ["progress"] * 3 + ["result", "done"])
+
     def test_usage_exit_64(self):
         for args in (["bogus"], [], ["status", "extra"], ["probe"], ["-t", "abc", "status"],
                      ["probe", "--upload", "http://x/y"], ["probe", "--upload", "/nonexistent/file"],

@@ -1,7 +1,7 @@
 /* broker.c: the broker loop. Clients' requests come in on the front ROUTER, are
  * answered here (health/status/metrics) or queued per stage (bounded: EBUSY when
- * full) and handed to the least recently used idle worker of that stage on the
- * backend ROUTER. Replies stream back frame by frame without copies. Deadlines,
+ * full) and handed to the least loaded, least recently idle worker of that stage
+ * on the backend ROUTER. Replies stream back frame by frame without copies. Deadlines,
  * heartbeats, retries and the drain at shutdown are all decided here, on one
  * thread, so no state needs a lock. */
 #include "om_daemon_impl.h"
@@ -173,8 +173,8 @@ static void remove_worker(om_daemon *d, bworker *w, const char *why)
     om_ops_publish_event(d, "worker_down", s->st->name, w->pid);
     int si = w->stage;
     *w = d->workers[--d->nworkers];
-    /* Back to the head of the queue in their order: retried once, and only when the
-     * client has seen nothing of them yet. */
+    /* Back to the head of the queue: retried once, and only when the client has seen
+     * nothing of them yet. */
     while (n--) {
         breq *r = held[n];
         if (r->nsent == 0 && r->attempts < 2 && !d->draining) {

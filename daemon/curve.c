@@ -12,24 +12,20 @@
 
 #define ALLOW_MAX 4096
 
+/* The next key of an allow-list: 1, 0 at the end, OM_EFORMAT. Same format as
+ * om_curve_read_key: blank lines and `#` comments skipped. */
 static int read_key_line(FILE *f, char out[OM_Z85_KEY + 1], int *line_no)
 {
     char line[256];
     while (fgets(line, sizeof line, f)) {
         (*line_no)++;
-        size_t n = strcspn(line, "\r\n");
-        line[n] = 0;
-        char *p = line;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (!*p || *p == '#')
+        char *p = line + strspn(line, " \t");
+        size_t len = strcspn(p, " \t\r\n");
+        if (len == 0 || *p == '#')
             continue;
-        size_t len = strcspn(p, " \t");
         uint8_t bin[32];
-        if (len != OM_Z85_KEY)
-            return OM_EFORMAT;
         p[len] = 0;
-        if (!zmq_z85_decode(bin, p))
+        if (len != OM_Z85_KEY || !zmq_z85_decode(bin, p))
             return OM_EFORMAT;
         memcpy(out, p, OM_Z85_KEY + 1);
         return 1;
@@ -40,17 +36,9 @@ static int read_key_line(FILE *f, char out[OM_Z85_KEY + 1], int *line_no)
 int om_curve_load_secret(const char *path, char secret[OM_Z85_KEY + 1],
                          char public[OM_Z85_KEY + 1], char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return OM_EIO;
-    }
-    int line = 0, rc = read_key_line(f, secret, &line);
-    fclose(f);
-    if (rc != 1) {
-        snprintf(err, errlen, "%s:%d: expected a 40-character z85 secret key", path, line);
-        return OM_EFORMAT;
-    }
+    int rc = om_curve_read_key(path, secret, err, errlen);
+    if (rc)
+        return rc;
     if (zmq_curve_public(public, secret)) {
         snprintf(err, errlen, "%s: not a CURVE secret key", path);
         return OM_EFORMAT;

@@ -60,8 +60,9 @@ int om_metrics_pack(const om_metrics *m, msgpack_packer *pk)
     int rc = 0;
     rc |= msgpack_pack_map(pk, 2);
     rc |= om_pack_str(pk, "counters");
-    rc |= msgpack_pack_map(pk, 6);
+    rc |= msgpack_pack_map(pk, 7);
     rc |= om_pack_kv_u64(pk, "requests", m->requests);
+    rc |= om_pack_kv_u64(pk, "sensor_rejected", m->sensor_rejected);
     rc |= om_pack_kv_u64(pk, "malformed", m->malformed);
     rc |= om_pack_kv_u64(pk, "drops_client", m->drops_client);
     rc |= om_pack_kv_u64(pk, "drops_late", m->drops_late);

@@ -51,7 +51,7 @@ typedef struct om_metric {
 } om_metric;
 
 typedef struct om_metrics {
-    uint64_t  requests, malformed, drops_client, drops_late, drops_pub, retries;
+    uint64_t  requests, malformed, drops_client, drops_late, drops_pub, retries, sensor_rejected;
     om_metric slots[OM_MAX_METRIC_SLOTS];
     int       nslots;
 } om_metrics;

@@ -121,34 +121,51 @@ void om_ops_publish_event(om_daemon *d, const char *event, const char *stage, in
     msgpack_sbuffer_destroy(&sb);
 }
 
-/* Sensor topics are republished as they are: the XPUB is the one place stages and
- * clients subscribe to. Latest data wins: a full queue drops, never blocks. */
+/* The first byte of a validated msgpack object: fixmap, map16 or map32. */
+static int is_map(const uint8_t *p, size_t n)
+{
+    return n && ((p[0] & 0xf0) == 0x80 || p[0] == 0xde || p[0] == 0xdf);
+}
+
+/* Sensor messages ([topic, map, payloads...]) are checked (topic
+ * "sensor/<robot>/<kind>", a valid msgpack map) and republished as they are: the
+ * XPUB is the one place stages and clients subscribe to. Latest data wins: a full
+ * queue drops, never blocks. A publisher has no reply channel, so a rejected
+ * message is counted and logged (the first as a warning, the rest as debug). */
 void om_ops_forward_sensors(om_daemon *d)
 {
+    om_msg m;
+    om_msg_init(&m);
     for (int k = 0; k < 256; k++) {
-        zmq_msg_t f;
-        zmq_msg_init(&f);
-        if (zmq_msg_recv(&f, d->sensors, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&f);
-            return;
+        char err[256], robot[OM_PROTO_MAX_NAME], kind[OM_PROTO_MAX_NAME];
+        int rc = om_msg_recv(d->sensors, &m, 0, &d->lim_front, 0, err, sizeof err);
+        if (rc == OM_ETIMEDOUT || rc == OM_EIO)
+            break;
+        om_frame topic = om_msg_frame(&m, 0), body = om_msg_frame(&m, 1);
+        if (!rc && m.n < 2) {
+            snprintf(err, sizeof err, "no map frame after the topic");
+            rc = OM_EFORMAT;
         }
-        int more = zmq_msg_more(&f), dropped = 0;
-        for (;;) {
-            if (!dropped && zmq_msg_send(&f, d->pub, ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0)) < 0) {
-                dropped = 1;
-                d->metrics.drops_pub++;
-            }
-            zmq_msg_close(&f);
-            if (!more)
-                break;
-            zmq_msg_init(&f);
-            if (zmq_msg_recv(&f, d->sensors, 0) < 0) {
-                zmq_msg_close(&f);
-                return;
-            }
-            more = zmq_msg_more(&f);
+        if (!rc)
+            rc = om_topic_parse_sensor(topic.data, topic.size, robot, kind, err, sizeof err);
+        if (!rc)
+            rc = om_msgpack_validate(body.data, body.size, &d->lim_front, err, sizeof err);
+        if (!rc && !is_map(body.data, body.size)) {
+            snprintf(err, sizeof err, "frame 1 is not a map");
+            rc = OM_EFORMAT;
         }
+        if (rc) {
+            om_log(d->metrics.sensor_rejected++ ? OM_LOG_DEBUG : OM_LOG_WARN, "broker",
+                   "sensor message rejected: %s", err);
+            continue;
+        }
+        int ok = 1;
+        for (size_t i = 0; ok && i < m.n; i++)
+            ok = zmq_msg_send(&m.frames[i], d->pub, ZMQ_DONTWAIT | (i + 1 < m.n ? ZMQ_SNDMORE : 0)) >= 0;
+        if (!ok)
+            d->metrics.drops_pub++;
     }
+    om_msg_free(&m);
 }
 
 void om_ops_drain_subscriptions(om_daemon *d)

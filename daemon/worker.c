@@ -167,14 +167,15 @@ static void *handler_main(void *arg)
     for (;;) {
         char err[256];
         int rc = om_msg_recv(w->pair_handler, &m, 0, &lim, -1, err, sizeof err);
-        if (rc == OM_EIO && zmq_errno() == ETERM)
-            break;
+        if (rc == OM_EIO)
+            break;   /* an inproc PAIR fails only when the context shuts down */
         if (rc == 0 && m.n == 1)
             break;
         if (rc == 0 && m.n >= 3)
             run_one(w, &m);
-        else if (rc != OM_EIO)
-            om_log(OM_LOG_ERROR, w->stage->name, "bad request from the I/O thread: %s", err);
+        else
+            om_log(OM_LOG_ERROR, w->stage->name, "bad request from the I/O thread: %s",
+                   rc ? err : "too few frames");
     }
     om_msg_free(&m);
     zmq_close(w->pair_handler);

@@ -39,7 +39,8 @@ int om_chat_detect(const char *tmpl);
 int om_chat_from_name(const char *name);
 const char *om_chat_name(int format);
 
-/* Renders msgs (and, when add_generation_prompt, the opening of the assistant's turn).
+/* Renders msgs (and, when add_generation_prompt, the opening of the assistant's turn;
+ * llama-2 has none, its user turn already ends in "[/INST]").
  * Returns the byte count; the text is written and NUL-terminated when count < size
  * (buf may be NULL with size 0 to ask for the count). OM_EINVAL names no format or a
  * role other than system/user/assistant; OM_ERANGE past OM_CHAT_MAX_MSGS or 1 GiB. */

@@ -192,9 +192,13 @@ static int chain(om_sampler *s, const float *logits)
     }
     if (s->p.temperature <= 0) {
         int best = 0;
-        for (int i = 1; i < n; i++)
-            if (s->c[i].logit > s->c[best].logit)
+        float top = s->c[0].logit;
+        for (int i = 1; i < n; i++) {
+            if (s->c[i].logit > top) {
+                top = s->c[i].logit;
                 best = i;
+            }
+        }
         s->c[0] = s->c[best];
         s->prob[0] = 1.0f;
         return 1;

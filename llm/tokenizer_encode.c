@@ -144,6 +144,12 @@ static void put(writer *w, const char *src, size_t n)
     w->pos += n;
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 :
+           c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 static int piece(const om_tokenizer *t, int32_t id, int special, int lstrip, char *buf,
                  size_t size)
 {
@@ -159,8 +165,11 @@ static int piece(const om_tokenizer *t, int32_t id, int special, int lstrip, cha
     } else if (ty == OM_TOKT_USER_DEFINED) {
         put(&w, s, n);
     } else if (ty == OM_TOKT_BYTE && t->model == OM_TOK_SPM) {
-        char b = (char)strtol(n == 6 ? s + 3 : "0", NULL, 16);      /* "<0xXX>" */
-        put(&w, &b, 1);
+        /* "<0xXX>"; any other text of a byte token renders as nothing. */
+        int hi = n == 6 ? hexval(s[3]) : -1, lo = n == 6 ? hexval(s[4]) : -1;
+        char b = (char)(hi * 16 + lo);
+        if (hi >= 0 && lo >= 0)
+            put(&w, &b, 1);
     } else if (ty == OM_TOKT_NORMAL && t->model == OM_TOK_SPM) {
         for (size_t i = 0; i < n;) {
             int sp = n - i >= 3 && !memcmp(s + i, "\xe2\x96\x81", 3);

@@ -48,6 +48,8 @@ struct om_media {
     int              target_active;
     double           target_t;
     int              first_after_seek;
+    int              skipped;           /* non-reference frames were dropped since the seek */
+    int              no_skip;           /* this target is decoded without dropping any */
     int              seek_retries;
     double           next_synth_t;      /* time for frames without timestamps */
     double           last_t;            /* time of the last decoded frame; -1: none yet */
@@ -84,7 +86,7 @@ int media_decode(om_media *src, AVCodecContext *dec, int idx, int *dec_eof, AVFr
 void media_video_reset(om_media *src);
 int media_next_frame(om_media *src, double *t);    /* next frame into src->vframe */
 int media_seek_video(om_media *src, double t);
-int media_video_target(om_media *src, double t);
+void media_video_target(om_media *src, double t);
 int media_convert(om_media *src, const AVFrame *f, const om_media_size *size,
                   om_media_frame *out);
 double media_frame_t(om_media *src, const AVFrame *f);

@@ -59,7 +59,7 @@ static int sample_seek(om_media *src, int n, double dur, const om_media_size *si
             r = media_seek_video(src, t);
         }
         if (r == 0)
-            r = media_video_target(src, t);
+            media_video_target(src, t);
         om_media_frame f;
         if (r == 0)
             r = om_media_read_video(src, size, &f);

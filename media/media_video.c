@@ -41,17 +41,24 @@ static int bad_packet(om_media *src, int r, const char *what)
 }
 
 /* Frames well before the target are only decoded for their references: the
- * decoder may drop non-reference ones (B-frames mostly), which no later frame needs
- * and which cannot be the frame shown at the target. */
-static int skippable(const om_media *src, const AVPacket *pkt)
+ * decoder may drop non-reference ones (B-frames mostly), which no later frame needs.
+ * One of them could still be the frame shown at the target when nothing follows it
+ * within the margin (a gap in a VFR stream); find_target then decodes again without
+ * skipping. */
+static double skip_margin(const om_media *src)
 {
-    if (!src->target_active || pkt->pts == AV_NOPTS_VALUE)
-        return 0;
     AVRational fps = av_guess_frame_rate(src->fmt, src->fmt->streams[src->vidx], NULL);
     double margin = fps.num > 0 && fps.den > 0 ? 4 * av_q2d(av_inv_q(fps)) : 0;
-    if (margin < SKIP_MARGIN_S)
-        margin = SKIP_MARGIN_S;
-    return media_ts_to_s(src, src->vidx, pkt->pts) < src->target_t - margin;
+    return margin < SKIP_MARGIN_S ? SKIP_MARGIN_S : margin;
+}
+
+static int skippable(om_media *src, const AVPacket *pkt)
+{
+    if (!src->target_active || src->no_skip || pkt->pts == AV_NOPTS_VALUE ||
+        media_ts_to_s(src, src->vidx, pkt->pts) >= src->target_t - skip_margin(src))
+        return 0;
+    src->skipped = 1;
+    return 1;
 }
 
 int media_decode(om_media *src, AVCodecContext *dec, int idx, int *dec_eof, AVFrame *out)
@@ -133,6 +140,7 @@ int media_seek_video(om_media *src, double t)
     src->bad_packets = 0;
     media_video_reset(src);
     src->first_after_seek = 1;
+    src->skipped = 0;
     src->next_synth_t = t;
     return 0;
 }
@@ -149,11 +157,10 @@ void media_video_reset(om_media *src)
     src->last_t = -1.0;
 }
 
-int media_video_target(om_media *src, double t)
+void media_video_target(om_media *src, double t)
 {
     src->target_active = 1;
     src->target_t = t;
-    return 0;
 }
 
 int om_media_seek(om_media *src, double t)
@@ -168,7 +175,8 @@ int om_media_seek(om_media *src, double t)
     src->seek_retries = 0;
     if ((r = media_seek_video(src, t)) < 0)
         return r;
-    return media_video_target(src, t);
+    media_video_target(src, t);
+    return 0;
 }
 
 /* The next frame in decode order: the one held back by the last read, else a new one. */
@@ -222,6 +230,16 @@ static int find_target(om_media *src, double *t_out)
             *t_out = t;
             return 0;
         }
+        if (src->skipped && held_t < src->target_t - skip_margin(src)) {
+            av_frame_unref(src->vframe);
+            av_frame_unref(src->held);
+            have_held = 0;
+            src->no_skip = 1;
+            if ((r = media_seek_video(src, src->target_t)) < 0)
+                return r;
+            src->target_active = 1;
+            continue;
+        }
         av_frame_move_ref(src->pending, src->vframe);
         src->has_pending = 1;
         src->last_t = t;
@@ -255,8 +273,13 @@ int media_convert(om_media *src, const AVFrame *f, const om_media_size *size,
     int sw = W, sh = H;
     if (size && size->crop) {
         double s = fmax((double)W / f->width, (double)H / f->height);
-        sw = (int)fmax(W, lround(f->width * s));
-        sh = (int)fmax(H, lround(f->height * s));
+        double dw = fmax(W, round(f->width * s)), dh = fmax(H, round(f->height * s));
+        if (dw * dh > (double)src->opts.max_pixels)
+            return media_fail(src, OM_ERANGE, 0, "%dx%d scaled to %.0fx%.0f before the crop "
+                              "exceeds max_pixels %lld", f->width, f->height, dw, dh,
+                              (long long)src->opts.max_pixels);
+        sw = (int)dw;
+        sh = (int)dh;
     }
     src->sws = sws_getCachedContext(src->sws, f->width, f->height, f->format, sw, sh,
                                     AV_PIX_FMT_RGB24, SWS_BICUBIC, NULL, NULL, NULL);
@@ -310,6 +333,8 @@ int om_media_read_video(om_media *src, const om_media_size *size, om_media_frame
     if (src->target_active) {
         r = find_target(src, &t);
         src->target_active = 0;
+        src->no_skip = 0;
+        src->skipped = 0;
     } else {
         r = next_decoded(src, src->vframe, &t);
     }

@@ -63,7 +63,8 @@ typedef struct om_media_info {
     char    title[256];                /* metadata "title"; "" when absent */
     int     n_streams;                 /* streams in the container (may exceed the list) */
     int     n_listed;                  /* entries filled in streams[] */
-    int     video_stream, audio_stream;/* index into streams[] of the streams decoded; -1: none */
+    int     video_stream, audio_stream;/* index into streams[] of the streams decoded;
+                                          -1: none (or not among the streams listed) */
     om_media_stream_info streams[OM_MEDIA_MAX_STREAMS];
 } om_media_info;
 
@@ -95,7 +96,9 @@ int  om_media_open_mem(om_media **out, const void *data, size_t size,
 void om_media_close(om_media *src);
 const char *om_media_last_error(const om_media *src);
 
-/* Makes the current or next blocking call return OM_ECANCELED. Thread-safe. */
+/* Makes the current blocking call, and every later one, return OM_ECANCELED (the
+ * source is then only good for closing). Thread-safe. A blocking open is bounded by
+ * timeout_ms instead: its source is not returned before it finishes. */
 void om_media_interrupt(om_media *src);
 
 /* Describes the source (cheap: filled at open). */
@@ -120,15 +123,18 @@ void om_media_frame_free(om_media_frame *frame);
  * gives 1 frame; *n_out <= n. When the duration is unknown the clip is decoded
  * through once instead and frames are picked uniformly by index (bounded by
  * max_duration_s). *frames is an array of *n_out frames, freed with
- * om_media_frames_free. n > max_frames is OM_ERANGE. */
+ * om_media_frames_free. n > max_frames is OM_ERANGE. Afterwards the read position
+ * is unspecified: om_media_seek before reading on. Meant for clips, not live streams
+ * (those read frames in order with om_media_read_video). */
 int  om_media_sample_frames(om_media *src, int n, double fps_cap, const om_media_size *size,
                             om_media_frame **frames, int *n_out);
 void om_media_frames_free(om_media_frame *frames, int n);
 
 /* Decodes the audio stream from start_s for dur_s seconds (dur_s <= 0: to the end)
- * to 16 kHz mono float in [-1, 1] (libswresample's default downmix). *pcm is
- * malloc'd, the caller frees it. More than max_audio_s seconds is OM_ERANGE;
- * OM_ENOENT when the source has no audio stream. */
+ * to 16 kHz mono float, full scale 1.0 (libswresample's default downmix and filter,
+ * as `ffmpeg -ar 16000 -ac 1`). *pcm is malloc'd, the caller frees it. More than
+ * max_audio_s seconds is OM_ERANGE; OM_ENOENT when the source has no audio stream.
+ * Moves the read position: om_media_seek before reading video again. */
 int  om_media_read_audio(om_media *src, double start_s, double dur_s,
                          float **pcm, size_t *n_samples);
 

@@ -321,6 +321,20 @@ static inline bool om_reply_is_final(const om_reply_msg *r)
 /* OM_E* for a wire code name ("EBUSY" -> OM_EBUSY); OM_EINTERNAL when unknown. */
 int om_errcode_from_name(const char *name, size_t len);
 
+/* ---- CURVE on the client side ------------------------------------------------------ */
+
+#define OM_CURVE_KEY_LEN 40   /* z85 text of a 32-byte key */
+
+/* Reads a key file as `omnid --gen-keys` writes it: one 40-character z85 key on the
+ * first line that is not blank or a `#` comment. Returns 0, OM_EIO or OM_EFORMAT
+ * (err names the file and line). */
+int om_curve_read_key(const char *path, char key[OM_CURVE_KEY_LEN + 1], char *err, size_t errlen);
+/* Makes sock a CURVE client of the server with that public key, as the keypair
+ * whose secret key is given (its public key is derived). Call before connect.
+ * Returns 0, OM_EFORMAT (not a key) or OM_EUNSUPPORTED (libzmq without CURVE). */
+int om_curve_client(void *sock, const char server_public[OM_CURVE_KEY_LEN + 1],
+                    const char client_secret[OM_CURVE_KEY_LEN + 1], char *err, size_t errlen);
+
 /* ---- sensor topics (robots -> omnid) and published streams (omnid -> clients) ---- */
 
 /* A published or sensor message is [topic, frame 0 map, payloads...]. */

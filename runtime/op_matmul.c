@@ -45,6 +45,13 @@ static uint64_t row_align(int type)
     }
 }
 
+/* Byte stride of dim i for the push constants; a dim of size 1 is never stepped over,
+ * so its stride (unchecked) is passed as 0. */
+static uint32_t stride(const om_tensor *t, int i)
+{
+    return t->ne[i] > 1 ? (uint32_t)t->nb[i] : 0;
+}
+
 int op_check_weight(om_cmd *c, const char *op, const char *what, const om_tensor *w)
 {
     char s[96];
@@ -74,7 +81,7 @@ int op_check_weight(om_cmd *c, const char *op, const char *what, const om_tensor
     const uint64_t rb = om_row_bytes(w->type, w->ne[0]);
     uint64_t span = rb;
     for (int i = 1; i < 4; i++) {
-        if (w->nb[i] % al || w->nb[i] > UINT32_MAX)
+        if (w->ne[i] > 1 && (w->nb[i] % al || w->nb[i] > UINT32_MAX))
             return op_fail(c, OM_EINVAL, op, "%s: stride %llu bytes in dim %d is not a multiple "
                            "of %llu below 2^32", what, (unsigned long long)w->nb[i], i,
                            (unsigned long long)al);
@@ -105,7 +112,7 @@ static int check_act(om_cmd *c, const char *what, const om_tensor *t, uint64_t a
         return op_fail(c, OM_EINVAL, "matmul", "%s: offset %llu is not a multiple of %llu", what,
                        (unsigned long long)t->off, (unsigned long long)align);
     for (int i = 1; i < 4; i++)
-        if (t->nb[i] % align || t->nb[i] > UINT32_MAX)
+        if (t->ne[i] > 1 && (t->nb[i] % align || t->nb[i] > UINT32_MAX))
             return op_fail(c, OM_EINVAL, "matmul", "%s: stride %llu bytes in dim %d is not a "
                            "multiple of %llu below 2^32", what, (unsigned long long)t->nb[i], i,
                            (unsigned long long)align);
@@ -159,8 +166,16 @@ int om_op_matmul(om_cmd *c, const om_tensor *y, const om_tensor *x, const om_ten
     const int64_t K = x->ne[0], N = w->ne[1], M = x->ne[1];
     const int64_t batches = x->ne[2] * x->ne[3];
     const int vec = M == 1;
-    const int64_t gx = vec ? (N + rows - 1) / rows : (N + (int64_t)wg * tn - 1) / ((int64_t)wg * tn);
-    const int64_t gy = vec ? 1 : (M + tm - 1) / tm;
+    int64_t gx, gy;
+    if (vec) {
+        uint32_t x32, y32;
+        op_rows_grid((N + rows - 1) / rows, &x32, &y32);
+        gx = x32;
+        gy = y32;
+    } else {
+        gx = (N + (int64_t)wg * tn - 1) / ((int64_t)wg * tn);
+        gy = (M + tm - 1) / tm;
+    }
     if (gx > OP_MAX_GROUPS || gy > OP_MAX_GROUPS || batches > OP_MAX_GROUPS)
         return op_fail(c, OM_ERANGE, "matmul", "y %s needs a grid of %lld x %lld x %lld "
                        "workgroups, beyond %u per dimension", op_shape(y, sy, sizeof(sy)),
@@ -169,9 +184,9 @@ int om_op_matmul(om_cmd *c, const om_tensor *y, const om_tensor *x, const om_ten
     const struct mm_push pc = {
         .w = op_addr(w), .x = op_addr(x), .y = op_addr(y),
         .K = (uint32_t)K, .N = (uint32_t)N, .M = (uint32_t)M,
-        .w_nb1 = (uint32_t)w->nb[1], .w_nb2 = (uint32_t)w->nb[2], .w_nb3 = (uint32_t)w->nb[3],
-        .x_nb1 = (uint32_t)x->nb[1], .x_nb2 = (uint32_t)x->nb[2], .x_nb3 = (uint32_t)x->nb[3],
-        .y_nb1 = (uint32_t)y->nb[1], .y_nb2 = (uint32_t)y->nb[2], .y_nb3 = (uint32_t)y->nb[3],
+        .w_nb1 = stride(w, 1), .w_nb2 = stride(w, 2), .w_nb3 = stride(w, 3),
+        .x_nb1 = stride(x, 1), .x_nb2 = stride(x, 2), .x_nb3 = stride(x, 3),
+        .y_nb1 = stride(y, 1), .y_nb2 = stride(y, 2), .y_nb3 = stride(y, 3),
         .B2 = (uint32_t)x->ne[2],
         .r2 = (uint32_t)(x->ne[2] / w->ne[2]), .r3 = (uint32_t)(x->ne[3] / w->ne[3]),
     };

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 
 #include "op_internal.h"
 
@@ -144,6 +145,7 @@ uint32_t op_wg_rows(om_cmd *c)
         wg = 256;
     if (wg < sg)
         wg = sg;
+    if (getenv("WGR")) wg = atoi(getenv("WGR"));
     return wg;
 }
 

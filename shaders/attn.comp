@@ -29,8 +29,10 @@ layout(push_constant) uniform PC {
 
 #if defined(KV_F16)
 #define KV_BUF F16Buf
+#define KV_ES 2ul
 #else
 #define KV_BUF F32Buf
+#define KV_ES 4ul
 #endif
 
 shared float q_sh[HD_MAX];
@@ -52,7 +54,7 @@ void main()
 
     const uint qo = h * pc.q_nb1 + i * pc.q_nb2;
     for (uint e = lid; e < pc.hd; e += wg)
-        q_sh[e] = F32Buf(pc.q).v[qo + e] * pc.scale;
+        q_sh[e] = F32Buf(pc.q + 4ul * qo).v[e] * pc.scale;
     for (uint e = lane; e < pc.hd_v; e += sgs)
         acc_sh[sub][e] = 0.0;
     barrier();
@@ -64,16 +66,15 @@ void main()
     const uint chunk = (n_vis + nsub - 1) / nsub;
     const uint j0 = min(sub * chunk, n_vis), j1 = min(j0 + chunk, n_vis);
 
-    KV_BUF K = KV_BUF(pc.k);
-    KV_BUF V = KV_BUF(pc.v);
     const bool has_m = pc.m != 0ul;
     /* -FLT_MAX, not -inf: exp(m_old - m_new) stays defined when scores are -inf. */
     float m = -3.402823466e38, l = 0.0;
     for (uint j = j0; j < j1; ++j) {
-        const uint ko = g * pc.k_nb1 + j * pc.k_nb2;
+        /* Row bases folded into the addresses: see norm.comp. */
+        KV_BUF K = KV_BUF(pc.k + KV_ES * (g * pc.k_nb1 + j * pc.k_nb2));
         float part = 0.0;
         for (uint e = lane; e < pc.hd; e += sgs)
-            part += q_sh[e] * float(K.v[ko + e]);
+            part += q_sh[e] * float(K.v[e]);
         float s = subgroupAdd(part);
         if (has_m)
             s += F32Buf(pc.m).v[i * pc.m_nb1 + j];
@@ -81,9 +82,9 @@ void main()
         const float c = exp(m - nm), p = exp(s - nm);
         l = l * c + p;
         m = nm;
-        const uint vo = g * pc.v_nb1 + j * pc.v_nb2;
+        KV_BUF V = KV_BUF(pc.v + KV_ES * (g * pc.v_nb1 + j * pc.v_nb2));
         for (uint e = lane; e < pc.hd_v; e += sgs)
-            acc_sh[sub][e] = acc_sh[sub][e] * c + p * float(V.v[vo + e]);
+            acc_sh[sub][e] = acc_sh[sub][e] * c + p * float(V.v[e]);
     }
     if (subgroupElect()) {
         m_sh[sub] = m;
@@ -98,11 +99,11 @@ void main()
     for (uint t = 0; t < nsub; ++t)
         gl += l_sh[t] * exp(m_sh[t] - gm);
     const float inv = gl > 0.0 ? 1.0 / gl : 0.0;
-    const uint dof = h * pc.d_nb1 + i * pc.d_nb2;
+    F32Buf D = F32Buf(pc.d + 4ul * (h * pc.d_nb1 + i * pc.d_nb2));
     for (uint e = lid; e < pc.hd_v; e += wg) {
         float o = 0.0;
         for (uint t = 0; t < nsub; ++t)
             o += acc_sh[t][e] * exp(m_sh[t] - gm);
-        F32Buf(pc.d).v[dof + e] = o * inv;
+        D.v[e] = o * inv;
     }
 }

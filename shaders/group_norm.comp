@@ -26,26 +26,27 @@ void main()
     const uint c0 = (row % pc.n_groups) * pc.cg;
     const uint lid = gl_LocalInvocationID.x;
     const uint wg = gl_WorkGroupSize.x;
-    F32Buf X = F32Buf(pc.x);
+    F32Buf X = F32Buf(pc.x + 4ul * base);     /* see norm.comp */
+    F32Buf D = F32Buf(pc.d + 4ul * base);
 
     float s = 0.0;
     for (uint i = lid; i < len; i += wg)
-        s += X.v[base + i];
+        s += X.v[i];
     const float mean = wg_sum(s) / float(len);
     float ss = 0.0;
     for (uint i = lid; i < len; i += wg) {
-        const float v = X.v[base + i] - mean;
+        const float v = X.v[i] - mean;
         ss += v * v;
     }
     const float inv = inversesqrt(wg_sum(ss) / float(len) + pc.eps);
     const bool has_w = pc.w != 0ul, has_b = pc.b != 0ul;
     for (uint i = lid; i < len; i += wg) {
         const uint c = c0 + i / pc.hw;
-        float v = (X.v[base + i] - mean) * inv;
+        float v = (X.v[i] - mean) * inv;
         if (has_w)
             v *= F32Buf(pc.w).v[c];
         if (has_b)
             v += F32Buf(pc.b).v[c];
-        F32Buf(pc.d).v[base + i] = v;
+        D.v[i] = v;
     }
 }

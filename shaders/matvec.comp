@@ -50,12 +50,13 @@ void main()
 {
     const uint lane = gl_LocalInvocationID.x;
     const uint WG = gl_WorkGroupSize.x;
-    const uint row0 = gl_WorkGroupID.x * R;
-    const uint m = gl_WorkGroupID.y;
+    /* Row groups spread over x and y when there are more than 65535 (vocabularies). */
+    const uint row0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * R;
+    if (row0 >= pc.N)
+        return;
     const uint i2 = gl_WorkGroupID.z % pc.B2, i3 = gl_WorkGroupID.z / pc.B2;
 
-    const uint64_t xa = pc.x + uint64_t(m) * pc.x_nb1 + uint64_t(i2) * pc.x_nb2 +
-                        uint64_t(i3) * pc.x_nb3;
+    const uint64_t xa = pc.x + uint64_t(i2) * pc.x_nb2 + uint64_t(i3) * pc.x_nb3;
     const uint64_t wa = pc.w + uint64_t(i2 / pc.r2) * pc.w_nb2 + uint64_t(i3 / pc.r3) * pc.w_nb3;
     uint64_t wr[R];
     float acc[R];
@@ -73,8 +74,7 @@ void main()
             acc[r] += block_dot(om_wload(wr[r] + uint64_t(b) * W_BB), xv, xoff);
     }
 
-    const uint64_t ya = pc.y + uint64_t(m) * pc.y_nb1 + uint64_t(i2) * pc.y_nb2 +
-                        uint64_t(i3) * pc.y_nb3;
+    const uint64_t ya = pc.y + uint64_t(i2) * pc.y_nb2 + uint64_t(i3) * pc.y_nb3;
     [[unroll]] for (uint r = 0; r < R; r++) {
         const float t = subgroupAdd(acc[r]);
         if (lane == 0 && row0 + r < pc.N)

@@ -27,13 +27,15 @@ void main()
     const uint n = pc.ne[0];
     const uint lid = gl_LocalInvocationID.x;
     const uint wg = gl_WorkGroupSize.x;
-    F32Buf X = F32Buf(pc.x);
-    F32Buf D = F32Buf(pc.d);
+    /* Row bases folded into the addresses: llvmpipe then sees unit-stride lane
+     * offsets and vectorises the loads (measured 2-4x on rows of 4096). */
+    F32Buf X = F32Buf(pc.x + 4ul * xo);
+    F32Buf D = F32Buf(pc.d + 4ul * dof);
 
 #if defined(RMS_NORM)
     float ss = 0.0;
     for (uint i = lid; i < n; i += wg) {
-        const float v = X.v[xo + i];
+        const float v = X.v[i];
         ss += v * v;
     }
     const float mean = 0.0;
@@ -42,22 +44,22 @@ void main()
     /* Two passes (mean, then squared deviations): no cancellation for large means. */
     float s = 0.0;
     for (uint i = lid; i < n; i += wg)
-        s += X.v[xo + i];
+        s += X.v[i];
     const float mean = wg_sum(s) / float(n);
     float ss = 0.0;
     for (uint i = lid; i < n; i += wg) {
-        const float v = X.v[xo + i] - mean;
+        const float v = X.v[i] - mean;
         ss += v * v;
     }
     const float inv = inversesqrt(wg_sum(ss) / float(n) + pc.eps);
 #endif
     const bool has_w = pc.w != 0ul, has_b = pc.b != 0ul;
     for (uint i = lid; i < n; i += wg) {
-        float v = (X.v[xo + i] - mean) * inv;
+        float v = (X.v[i] - mean) * inv;
         if (has_w)
             v *= F32Buf(pc.w).v[i];
         if (has_b)
             v += F32Buf(pc.b).v[i];
-        D.v[dof + i] = v;
+        D.v[i] = v;
     }
 }

@@ -28,12 +28,12 @@ void main()
     const uint n = pc.ne[0];
     const uint lid = gl_LocalInvocationID.x;
     const uint wg = gl_WorkGroupSize.x;
-    F32Buf X = F32Buf(pc.x);
+    F32Buf X = F32Buf(pc.x + 4ul * xo);       /* see norm.comp */
 
 #if defined(MEAN)
     float s = 0.0;
     for (uint i = lid; i < n; i += wg)
-        s += X.v[xo + i];
+        s += X.v[i];
     s = wg_sum(s);
     if (lid == 0)
         F32Buf(pc.d).v[i1 * pc.d_nb[1] + i2 * pc.d_nb[2] + i3 * pc.d_nb[3]] = s / float(n);
@@ -43,7 +43,7 @@ void main()
     float best = -1.0 / 0.0;
     uint bi = 0xffffffffu;
     for (uint i = lid; i < n; i += wg) {
-        const float v = X.v[xo + i];
+        const float v = X.v[i];
         if (v > best || bi == 0xffffffffu) {
             best = v;
             bi = i;

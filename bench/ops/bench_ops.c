@@ -3,7 +3,9 @@
  *   matmul f32 (y = x·Wᵀ, M = N = K = n): GFLOP/s vs OpenBLAS cblas_sgemm on the same
  *     problem (all cores), ratio.
  *   matvec f16 / q8_0 / q4_0 (M = 1, the decode step): GB/s of weight bytes read vs
- *     memcpy of a buffer larger than the caches (GB/s of bytes read), ratio.
+ *     memcpy of a buffer larger than the caches (GB/s of bytes read), ratio. Also the
+ *     "load ceiling": shaders/matvec_probe.comp loading the same bytes in matvec's
+ *     pattern with no math, which bounds any matvec on this device.
  * Times are the wall time of one submit of one dispatch (om_cmd_begin .. om_cmd_submit,
  * which waits), best of many: the shortest sample is the one least disturbed by other
  * processes on a shared machine. GPU timestamps are not used: wall time is what a
@@ -162,6 +164,42 @@ static int bench_matmul(om_gpu *gpu, int n)
     return err;
 }
 
+/* Push constants of matvec_probe.comp. */
+struct probe_push {
+    uint64_t w, y;
+    uint32_t row_words, N;
+};
+
+/* Seconds for matvec_probe to load every word of w (rows padded to 8 bytes). */
+static int time_probe(om_gpu *gpu, const om_tensor *w, const om_tensor *y, int tries, double *sec)
+{
+    const om_gpu_info *info = om_gpu_get_info(gpu);
+    const uint32_t spec[2] = { info->subgroup_size, 16 };
+    const struct probe_push pc = { om_buf_addr(w->buf) + w->off, om_buf_addr(y->buf) + y->off,
+                                   (uint32_t)(om_row_bytes(w->type, w->ne[0]) / 8),
+                                   (uint32_t)w->ne[1] };
+    om_pipe *p;
+    int err = om_gpu_pipeline(gpu, "matvec_probe", spec, 2, sizeof(pc), &p);
+    *sec = 1e30;
+    for (int t = 0; t < tries + 1 && !err; t++) {
+        om_cmd *c = NULL;
+        if ((err = om_cmd_begin(gpu, &c)) < 0)
+            break;
+        if ((err = om_cmd_dispatch(c, p, &pc, sizeof(pc), (pc.N + 15) / 16, 1, 1, &w->buf, 1,
+                                   &y->buf, 1)) < 0) {
+            om_cmd_abort(c);
+            break;
+        }
+        double t0 = now_s();
+        if ((err = om_cmd_submit(c)) < 0)
+            break;
+        double dt = now_s() - t0;
+        if (t > 0 && dt < *sec)
+            *sec = dt;
+    }
+    return err;
+}
+
 static int bench_matvec(om_gpu *gpu, int type, int64_t K, int64_t N, double ref)
 {
     om_buf *bw = NULL, *bx = NULL, *by = NULL;
@@ -179,18 +217,22 @@ static int bench_matvec(om_gpu *gpu, int type, int64_t K, int64_t N, double ref)
         err = om_buf_create(gpu, (uint64_t)N * 4, OM_BUF_DEVICE, &by);
     if (!err)
         err = om_buf_write(bx, 0, x, (uint64_t)K * 4);
-    double sec = 0;
+    double sec = 0, probe = 0;
     if (!err) {
         om_tensor tx = om_tensor_make(bx, 0, OM_TYPE_F32, K, 1, 1, 1);
         om_tensor ty = om_tensor_make(by, 0, OM_TYPE_F32, N, 1, 1, 1);
         err = time_matmul(gpu, &ty, &tx, &tw, 30, &sec);
+        if (!err)
+            err = time_probe(gpu, &tw, &ty, 30, &probe);
     }
     if (!err) {
-        const double gbs = om_row_bytes(type, K) * (double)N / sec / 1e9;
+        const double bytes = om_row_bytes(type, K) * (double)N;
         char size[32];
         snprintf(size, sizeof size, "%lldx%lld", (long long)K, (long long)N);
         printf("| matvec %-4s | %-15s | %9.3f | %7.2f GB/s    | memcpy %6.2f GB/s   | %5.2f |\n",
-               om_type_name(type), size, sec * 1e3, gbs, ref, gbs / ref);
+               om_type_name(type), size, sec * 1e3, bytes / sec / 1e9, ref, bytes / sec / 1e9 / ref);
+        printf("| load ceiling | %-15s | %9.3f | %7.2f GB/s    | memcpy %6.2f GB/s   | %5.2f |\n",
+               size, probe * 1e3, bytes / probe / 1e9, ref, bytes / probe / 1e9 / ref);
     }
     om_buf_destroy(bw);
     om_buf_destroy(bx);

@@ -8,6 +8,23 @@
 #include "om_err.h"
 #include "omni.h"
 
+static int curve(omni_ctx *c)
+{
+    if (!c->server_key || !*c->server_key || !c->client_key || !*c->client_key) {
+        fprintf(stderr, "omni: CURVE needs both --server-key (omnid's public key) and --key "
+                        "(your secret key, its public key in omnid's allow list)\n");
+        return OMNI_EUSAGE;
+    }
+    char server[OM_CURVE_KEY_LEN + 1], secret[OM_CURVE_KEY_LEN + 1], err[256];
+    if (om_curve_read_key(c->server_key, server, err, sizeof err) ||
+        om_curve_read_key(c->client_key, secret, err, sizeof err) ||
+        om_curve_client(c->sock, server, secret, err, sizeof err)) {
+        fprintf(stderr, "omni: %s\n", err);
+        return OMNI_EUSAGE;
+    }
+    return 0;
+}
+
 int omni_connect(omni_ctx *c)
 {
     c->zctx = zmq_ctx_new();
@@ -24,6 +41,13 @@ int omni_connect(omni_ctx *c)
         fprintf(stderr, "omni: cannot create a socket: %s\n", zmq_strerror(zmq_errno()));
         omni_disconnect(c);
         return OMNI_ENOANSWER;
+    }
+    if ((c->server_key && *c->server_key) || (c->client_key && *c->client_key)) {
+        int ret = curve(c);
+        if (ret) {
+            omni_disconnect(c);
+            return ret;
+        }
     }
     if (zmq_connect(c->sock, c->endpoint)) {
         fprintf(stderr, "omni: cannot use endpoint '%s': %s\n", c->endpoint, zmq_strerror(zmq_errno()));

@@ -11,6 +11,9 @@ static const omni_cmd cmds[] = {
     { "status",  "",                   "daemon state: endpoints, stages, workers, queues", omni_cmd_status },
     { "metrics", "",                   "request counters and latencies per stage and op", omni_cmd_metrics },
     { "probe",   "[--upload] FILE|URL", "streams, codecs, duration of a media file or URL", omni_cmd_probe },
+    { "ask",     "[sampling] PROMPT",  "one question, answered in the model's chat format", omni_cmd_ask },
+    { "generate", "[sampling] PROMPT",  "raw text continuation of PROMPT", omni_cmd_generate },
+    { "chat",    "[sampling]",         "interactive dialogue, one line per user turn", omni_cmd_chat },
 };
 
 static void usage(FILE *f)
@@ -18,10 +21,15 @@ static void usage(FILE *f)
     fprintf(f, "usage: omni [options] COMMAND [options] [args]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         fprintf(f, "  %-8s %-20s %s\n", cmds[i].name, cmds[i].args, cmds[i].help);
-    fprintf(f, "\noptions (any command):\n"
+    fprintf(f, "\nsampling (ask, generate, chat): -n/--max-tokens N, --temp T, --top-k K, --top-p P,\n"
+               "  --min-p P, --repeat-penalty R, --seed S, --stop STR (repeatable), --system TEXT\n"
+               "\noptions (any command):\n"
                "  -e, --endpoint URL  omnid's front door (default $OMNID_ENDPOINT or %s)\n"
                "  -t, --timeout MS    wait this long for each reply (default %d)\n"
                "      --deadline MS   ask omnid to give up after MS\n"
+               "      --server-key F  CURVE: omnid's public key file (default $OMNID_SERVER_KEY)\n"
+               "      --key F         CURVE: our secret key file, its public key in omnid's\n"
+               "                      allow list (default $OMNID_KEY)\n"
                "  -j, --json          one JSON object per reply on stdout\n"
                "  -h, --help          this help\n"
                "\nexit status: 0 done, 1 omnid answered with an error, 2 no answer in time,\n"
@@ -73,6 +81,12 @@ int omni_common_opt(omni_ctx *c, int opt, const char *arg)
             return OMNI_EUSAGE;
         c->deadline_ms = (uint64_t)v;
         return 0;
+    case 'S':
+        c->server_key = arg;
+        return 0;
+    case 'K':
+        c->client_key = arg;
+        return 0;
     case 'j':
         c->json = true;
         return 0;
@@ -118,6 +132,8 @@ int main(int argc, char **argv)
     };
     if (!c.endpoint || !*c.endpoint)
         c.endpoint = OM_PROTO_ENDPOINT_REQ;
+    c.server_key = getenv("OMNID_SERVER_KEY");
+    c.client_key = getenv("OMNID_KEY");
     om_proto_limits_default(&c.lim);
 
     static const struct option longopts[] = { OMNI_COMMON_LONGOPTS, { 0 } };

@@ -20,6 +20,8 @@ enum { OMNI_OK = 0, OMNI_EREPLY = 1, OMNI_ENOANSWER = 2, OMNI_EPROTO = 3, OMNI_E
 
 typedef struct omni_ctx {
     const char     *endpoint;
+    const char     *server_key;      /* CURVE: file with omnid's public key */
+    const char     *client_key;      /* CURVE: file with our secret key */
     int             timeout_ms;      /* for the first reply and between replies */
     uint64_t        deadline_ms;     /* passed to the daemon; 0 = its default */
     bool            json;
@@ -45,6 +47,8 @@ typedef struct omni_cmd {
     { "endpoint", required_argument, NULL, 'e' },              \
     { "timeout",  required_argument, NULL, 't' },              \
     { "deadline", required_argument, NULL, 'D' },              \
+    { "server-key", required_argument, NULL, 'S' },            \
+    { "key",      required_argument, NULL, 'K' },              \
     { "json",     no_argument,       NULL, 'j' },              \
     { "help",     no_argument,       NULL, 'h' }
 /* Returns 0 when handled, OMNI_EUSAGE on a bad value or an unknown option, and -1
@@ -90,5 +94,8 @@ int omni_cmd_health(omni_ctx *c, int argc, char **argv);
 int omni_cmd_status(omni_ctx *c, int argc, char **argv);
 int omni_cmd_metrics(omni_ctx *c, int argc, char **argv);
 int omni_cmd_probe(omni_ctx *c, int argc, char **argv);
+int omni_cmd_ask(omni_ctx *c, int argc, char **argv);
+int omni_cmd_generate(omni_ctx *c, int argc, char **argv);
+int omni_cmd_chat(omni_ctx *c, int argc, char **argv);
 
 #endif

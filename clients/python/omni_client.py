@@ -175,14 +175,48 @@ def decode_reply(parts):
     return Reply(body, list(parts[1:]))
 
 
+def read_key(key):
+    """A z85 CURVE key: given as the 40-character text, or as a file in the format
+    `omnid --gen-keys` writes (first line that is not blank or a # comment)."""
+    if isinstance(key, bytes):
+        key = key.decode()
+    if len(key) == 40 and not os.path.exists(key):
+        return key.encode()
+    with open(key) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                if len(line.split()[0]) != 40:
+                    break
+                return line.split()[0].encode()
+    raise ValueError(f"{key}: expected a 40-character z85 key")
+
+
+def _curve(sock, server_key, client_key):
+    """CURVE client options when keys are given (arguments, else OMNID_SERVER_KEY and
+    OMNID_KEY): server_key is omnid's public key, client_key our secret key, whose
+    public key must be in omnid's security.allow list."""
+    server_key = server_key or os.environ.get("OMNID_SERVER_KEY")
+    client_key = client_key or os.environ.get("OMNID_KEY")
+    if not server_key and not client_key:
+        return
+    if not server_key or not client_key:
+        raise ValueError("CURVE needs both server_key (omnid's public key) and client_key (our secret key)")
+    secret = read_key(client_key)
+    sock.curve_serverkey = read_key(server_key)
+    sock.curve_secretkey = secret
+    sock.curve_publickey = zmq.curve_public(secret)
+
+
 class Client:
     """A DEALER connection to omnid's front door. Not thread-safe (one per thread).
 
-    timeout: seconds to wait for the first reply and between replies."""
+    timeout: seconds to wait for the first reply and between replies.
+    server_key, client_key: CURVE keys (see _curve) when omnid requires CURVE."""
 
     _ids = itertools.count(1)
 
-    def __init__(self, endpoint=None, timeout=5.0, context=None):
+    def __init__(self, endpoint=None, timeout=5.0, context=None, server_key=None, client_key=None):
         self.endpoint = endpoint or os.environ.get("OMNID_ENDPOINT") or ENDPOINT
         self.timeout = timeout
         self._own_ctx = context is None
@@ -190,6 +224,11 @@ class Client:
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_TOTAL_BYTES)
+        try:
+            _curve(self.sock, server_key, client_key)
+        except Exception:
+            self.close()
+            raise
         self.sock.connect(self.endpoint)
         # ids distinct across processes so late replies to another run are ignored
         self._base = (os.getpid() << 24) & ((1 << 53) - 1)
@@ -283,12 +322,14 @@ class Client:
 class Subscriber:
     """omnid's published streams (its XPUB): messages are [topic, msgpack map, payloads...]."""
 
-    def __init__(self, topics=("omni/",), endpoint=PUB_ENDPOINT, context=None):
+    def __init__(self, topics=("omni/",), endpoint=PUB_ENDPOINT, context=None, server_key=None,
+                 client_key=None):
         self._own_ctx = context is None
         self.ctx = context or zmq.Context()
         self.sock = self.ctx.socket(zmq.SUB)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_TOTAL_BYTES)
+        _curve(self.sock, server_key, client_key)
         for t in topics:
             self.sock.setsockopt(zmq.SUBSCRIBE, t.encode() if isinstance(t, str) else t)
         self.sock.connect(endpoint)
@@ -312,11 +353,12 @@ class Subscriber:
 class Publisher:
     """Sensor topics to omnid (it binds a SUB on SENSOR_ENDPOINT; robots connect)."""
 
-    def __init__(self, endpoint=SENSOR_ENDPOINT, context=None):
+    def __init__(self, endpoint=SENSOR_ENDPOINT, context=None, server_key=None, client_key=None):
         self._own_ctx = context is None
         self.ctx = context or zmq.Context()
         self.sock = self.ctx.socket(zmq.PUB)
         self.sock.setsockopt(zmq.LINGER, 0)
+        _curve(self.sock, server_key, client_key)
         self.sock.connect(endpoint)
 
     def publish(self, topic, msg, frames=()):

@@ -212,26 +212,35 @@ static void test_sensor_bus_and_pub_drops(void **state)
     zmq_setsockopt(sub, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(sensor, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(sensor, ZMQ_SNDHWM, &one_k, sizeof one_k);
-    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "imu", 3);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "sensor/", 7);
     zmq_connect(sub, dt_endpoint(d, "pub"));
     zmq_connect(sensor, dt_endpoint(d, "sensors"));
     usleep(300000);   /* subscriptions travel asynchronously */
 
-    zmq_send(sensor, "imu", 3, ZMQ_SNDMORE);
-    zmq_send(sensor, "sample-1", 8, 0);
+    /* Malformed ones are dropped and counted: bad topic, no map, not msgpack. */
+    zmq_send(sensor, "sensor/r1", 9, ZMQ_SNDMORE);
+    zmq_send(sensor, "\x80", 1, 0);
+    zmq_send(sensor, "sensor/r1/imu", 13, 0);
+    zmq_send(sensor, "sensor/r1/imu", 13, ZMQ_SNDMORE);
+    zmq_send(sensor, "\xc1", 1, 0);
+    zmq_send(sensor, "sensor/r1/imu", 13, ZMQ_SNDMORE);
+    zmq_send(sensor, "\x91\x01", 2, 0);
+    zmq_send(sensor, "sensor/r1/imu", 13, ZMQ_SNDMORE);
+    zmq_send(sensor, "\x81\xa1x\x01", 4, 0);
     char buf[32];
     int timeout = 3000;
     zmq_setsockopt(sub, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    assert_int_equal(zmq_recv(sub, buf, sizeof buf, 0), 3);
-    assert_memory_equal(buf, "imu", 3);
-    assert_int_equal(zmq_recv(sub, buf, sizeof buf, 0), 8);
-    assert_memory_equal(buf, "sample-1", 8);
+    assert_int_equal(zmq_recv(sub, buf, sizeof buf, 0), 13);
+    assert_memory_equal(buf, "sensor/r1/imu", 13);
+    assert_int_equal(zmq_recv(sub, buf, sizeof buf, 0), 4);
+    assert_memory_equal(buf, "\x81\xa1x\x01", 4);
+    assert_int_equal(dt_status_u64(c, "metrics.counters.sensor_rejected"), 4);
     assert_int_equal(dt_status_u64(c, "drops.pub"), 0);
 
     /* A subscriber that stops reading: the XPUB drops and counts, never blocks. */
     for (int i = 0; i < 500; i++) {
-        zmq_send(sensor, "imu", 3, ZMQ_SNDMORE);
-        zmq_send(sensor, "0123456789abcdef", 16, 0);
+        zmq_send(sensor, "sensor/r1/imu", 13, ZMQ_SNDMORE);
+        zmq_send(sensor, "\x81\xa1x\x01", 4, 0);
     }
     int64_t drops = 0;
     for (int64_t until = dt_now_ms() + 3000; dt_now_ms() < until && drops == 0; usleep(20000))

@@ -193,6 +193,65 @@ static void test_pretokenizers(void **state)
     assert_true(om_unicode_flags(0x10FFFF) & OM_UC_UNDEFINED);
 }
 
+/* The pre-tokenizers against the regexes themselves, run by Python's regex engine over
+ * random texts (tests/llm/make_pretok_golden.py): same words, case by case. */
+static void test_pretokenizers_vs_regex(void **state)
+{
+    FILE *f = fopen(OMNID_TEST_DIR "/golden/pretok.txt", "r");
+    if (!f)
+        fail_msg("cannot open %s", OMNID_TEST_DIR "/golden/pretok.txt");
+    char line[4096];
+    int ncase = 0;
+    while (fgets(line, sizeof(line), f)) {
+        char *save, *tok = strtok_r(line, " \n", &save);
+        int pre = !strcmp(tok, "gpt2") ? PRE_GPT2 : !strcmp(tok, "llama3") ? PRE_LLAMA3 : PRE_SMOLLM;
+        uint8_t text[1024];
+        int want[256], nw = 0;
+        size_t n = 0;
+        while ((tok = strtok_r(NULL, " \n", &save))) {
+            size_t start = n;
+            for (size_t i = 0; tok[i] && tok[i + 1]; i += 2) {
+                unsigned b;
+                sscanf(tok + i, "%2x", &b);
+                text[n++] = (uint8_t)b;
+            }
+            int cps = 0;
+            for (size_t off = start; off < n; cps++) {
+                int l;
+                om_utf8_decode(text + off, n - off, &l);
+                off += (size_t)l;
+            }
+            want[nw++] = cps;
+        }
+        uint32_t cpts[1024];
+        size_t nc = 0;
+        for (size_t off = 0; off < n;) {
+            int l;
+            cpts[nc++] = om_utf8_decode(text + off, n - off, &l);
+            off += (size_t)l;
+        }
+        i32vec words = { 0 };
+        assert_int_equal(om_tok_pretokenize(pre, cpts, nc, &words), 0);
+        int same = words.n == nw;
+        for (int i = 0; same && i < nw; i++)
+            same = words.v[i] == want[i];
+        if (!same) {
+            fprintf(stderr, "case %d (pre %d) '%.*s': got", ncase, pre, (int)n, (const char *)text);
+            for (int i = 0; i < words.n; i++)
+                fprintf(stderr, " %d", words.v[i]);
+            fprintf(stderr, ", want");
+            for (int i = 0; i < nw; i++)
+                fprintf(stderr, " %d", want[i]);
+            fprintf(stderr, " (code points per word)\n");
+            fail_msg("pre-tokenizer differs from the regex");
+        }
+        free(words.v);
+        ncase++;
+    }
+    fclose(f);
+    assert_int_equal(ncase, 240);
+}
+
 static uint32_t lcg(uint64_t *x)
 {
     *x = *x * 6364136223846793005ull + 1442695040888963407ull;
@@ -382,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_bpe_special),
         cmocka_unit_test(test_phi3_template),
         cmocka_unit_test(test_pretokenizers),
+        cmocka_unit_test(test_pretokenizers_vs_regex),
         cmocka_unit_test(test_random_roundtrip),
         cmocka_unit_test(test_tiny_model),
         cmocka_unit_test(test_hostile),

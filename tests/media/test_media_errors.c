@@ -222,6 +222,10 @@ static void test_limits(void **state)
     assert_int_equal(om_media_read_video(src, &big, &f), OM_ERANGE);
     assert_null(f.rgb);
     assert_non_null(strstr(om_media_last_error(src), "output 400x400 exceeds max_pixels"));
+    /* and the scaled image a crop is cut from: 160x120 -> 8x200 needs 267x200 first */
+    om_media_size thin = { 8, 200, 1 };
+    assert_int_equal(om_media_read_video(src, &thin, &f), OM_ERANGE);
+    assert_non_null(strstr(om_media_last_error(src), "267x200 before the crop"));
     om_media_close(src);
     free(bytes);
 }
@@ -309,6 +313,47 @@ static void test_udp_stream_and_interrupt(void **state)
     om_media_close(src);
 }
 
+static void test_rtsp(void **state)
+{
+    /* we listen (rtsp_flags=listen through av_opts), the CLI pushes a stream to us */
+    int port = free_port() + 2;
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "sleep 0.3; exec ffmpeg -nostdin -loglevel quiet -re -f lavfi "
+             "-i testsrc=size=64x48:rate=25:duration=3 -c:v mpeg2video -g 5 -f rtsp "
+             "rtsp://127.0.0.1:%d/live", port);
+    char *argv[] = { "sh", "-c", cmd, NULL };
+    pid_t pid = 0;
+    assert_int_equal(posix_spawnp(&pid, "sh", NULL, NULL, argv, environ), 0);
+    om_media_opts o;
+    om_media_opts_default(&o);
+    o.av_opts = "rtsp_flags=listen";
+    o.timeout_ms = 5000;
+    char url[64];
+    snprintf(url, sizeof(url), "rtsp://127.0.0.1:%d/live", port);
+    om_media *src = NULL;
+    char err[256] = "";
+    int r = om_media_open(&src, url, &o, err, sizeof(err));
+    if (r)
+        fprintf(stderr, "%s\n", err);
+    assert_int_equal(r, 0);
+    om_media_info in;
+    assert_int_equal(om_media_probe(src, &in), 0);
+    assert_string_equal(in.format, "rtsp");
+    assert_string_equal(in.streams[in.video_stream].codec, "mpeg2video");
+    om_media_frame f;
+    double prev = -1e9;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(om_media_read_video(src, NULL, &f), 0);
+        assert_int_equal(f.width, 64);
+        assert_true(f.t > prev);
+        prev = f.t;
+        om_media_frame_free(&f);
+    }
+    om_media_close(src);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
 static int log_lines;
 static void count_log(void *opaque, int level, const char *line)
 {
@@ -344,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_udp_timeout),
         cmocka_unit_test(test_udp_stream_and_interrupt),
+        cmocka_unit_test(test_rtsp),
         cmocka_unit_test(test_log_hook),
     };
     return cmocka_run_group_tests(tests, gen, fx_teardown);

@@ -38,6 +38,11 @@ static int gen(void **state)
                    fx_path("one.mp4"));
     r |= fx_ffmpeg("-f lavfi -i testsrc=size=160x120:rate=25:duration=4 -c:v libx264 "
                    "-g 25 -pix_fmt yuv420p -movflags +faststart %s", fx_path("fast.mp4"));
+    /* frames at 0, 0.1, 0.2 s then from 5.3 s; 0.1 and 0.2 are non-reference B-frames */
+    r |= fx_ffmpeg("-f lavfi -i testsrc=size=64x48:rate=10:duration=3 -vf "
+                   "\"setpts='if(lt(N,3),N,50+N)'\" -fps_mode vfr -c:v libx264 "
+                   "-x264-params bframes=2:b-adapt=0:b-pyramid=none:keyint=100 "
+                   "-pix_fmt yuv420p %s", fx_path("gap.mkv"));
     return r == 0 ? 0 : -1;
 }
 
@@ -168,6 +173,28 @@ static void test_vfr(void **state)
     om_media_close(src);
 }
 
+static void test_gap_after_b_frame(void **state)
+{
+    /* the frame shown at 4 s is the B-frame at 0.2 s: dropping non-reference frames
+     * far before a target must not lose it */
+    char file[512];
+    snprintf(file, sizeof(file), "%s", fx_path("gap.mkv"));
+    om_media *src = open_ok(file, NULL);
+    om_media_frame f;
+    assert_int_equal(om_media_seek(src, 4.0), 0);
+    assert_int_equal(om_media_read_video(src, NULL, &f), 0);
+    assert_true(fabs(f.t - 0.2) < 1e-3);
+    uint8_t *ref = fx_ref_frame(file, 0.2, 64, 48, NULL);
+    assert_non_null(ref);
+    assert_true(fx_max_diff(f.rgb, ref, 64 * 48 * 3, NULL) <= 1);
+    free(ref);
+    om_media_frame_free(&f);
+    assert_int_equal(om_media_read_video(src, NULL, &f), 0);
+    assert_true(fabs(f.t - 5.3) < 1e-3);
+    om_media_frame_free(&f);
+    om_media_close(src);
+}
+
 static void test_one_frame(void **state)
 {
     om_media *src = open_ok(fx_path("one.mp4"), NULL);
@@ -274,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_fps_cap),
         cmocka_unit_test(test_vp9),
         cmocka_unit_test(test_vfr),
+        cmocka_unit_test(test_gap_after_b_frame),
         cmocka_unit_test(test_one_frame),
         cmocka_unit_test(test_unknown_duration),
         cmocka_unit_test(test_endless_hits_max_duration),

@@ -302,6 +302,64 @@ static void test_vec_vs_tiled(void **state)
     assert_int_equal(om_gpu_validation_errors(gpu), 0);
 }
 
+/* Strided x and y (views into wider rows) give the same result as contiguous ones,
+ * on the tiled and the M == 1 path. */
+static void test_strided(void **state)
+{
+    const mm_case *c = &cases[6];              /* mv_q8_0: K = 64, N = 300 */
+    const int64_t M = 5, KP = c->K + 4, NP = c->N + 1;
+    om_npy w = load("mv_q8_0_w");
+    float *x = calloc((size_t)(KP * M), 4), *xp = malloc((size_t)(c->K * M) * 4);
+    assert_non_null(x);
+    assert_non_null(xp);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t k = 0; k < c->K; k++)
+            xp[m * c->K + k] = x[m * KP + k] = (float)((k * 7 + m * 13) % 17) - 8.0f;
+    om_buf *bw = upload(w.data, om_row_bytes(c->type, c->K) * (uint64_t)c->N);
+    om_buf *bx = upload(x, (uint64_t)(KP * M) * 4), *bp = upload(xp, (uint64_t)(c->K * M) * 4);
+    om_buf *by, *bs;
+    assert_int_equal(om_buf_create(gpu, (uint64_t)(c->N * M) * 4, OM_BUF_DEVICE, &by), 0);
+    assert_int_equal(om_buf_create(gpu, (uint64_t)(NP * M) * 4, OM_BUF_DEVICE, &bs), 0);
+    om_tensor tw = om_tensor_make(bw, 0, c->type, c->K, c->N, 1, 1);
+    om_tensor txw = om_tensor_make(bx, 0, OM_TYPE_F32, KP, M, 1, 1);
+    om_tensor tp = om_tensor_make(bp, 0, OM_TYPE_F32, c->K, M, 1, 1);
+    om_tensor ty = om_tensor_make(by, 0, OM_TYPE_F32, c->N, M, 1, 1);
+    om_tensor tsw = om_tensor_make(bs, 0, OM_TYPE_F32, NP, M, 1, 1);
+    const int64_t z[4] = { 0, 0, 0, 0 };
+    const int64_t xn[4] = { c->K, M, 1, 1 }, yn[4] = { c->N, M, 1, 1 };
+    om_tensor tx = om_tensor_view(&txw, z, xn), ts = om_tensor_view(&tsw, z, yn);
+    om_cmd *cmd;
+    assert_int_equal(om_cmd_begin(gpu, &cmd), 0);
+    assert_int_equal(om_op_matmul(cmd, &ty, &tp, &tw), 0);
+    assert_int_equal(om_op_matmul(cmd, &ts, &tx, &tw), 0);
+    run(cmd);
+    float *want = download(&ty), *got = malloc((size_t)(NP * M) * 4);
+    assert_non_null(got);
+    assert_int_equal(om_buf_read(bs, 0, got, (uint64_t)(NP * M) * 4), 0);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < c->N; n++)
+            assert_true(got[m * NP + n] == want[m * c->N + n]);
+    /* the M == 1 path on column 2 of the strided view */
+    const int64_t s2[4] = { 0, 2, 0, 0 }, x1[4] = { c->K, 1, 1, 1 }, y1[4] = { c->N, 1, 1, 1 };
+    om_tensor tx2 = om_tensor_view(&tx, s2, x1), ty2 = om_tensor_view(&ts, s2, y1);
+    assert_int_equal(om_cmd_begin(gpu, &cmd), 0);
+    assert_int_equal(om_op_matmul(cmd, &ty2, &tx2, &tw), 0);
+    run(cmd);
+    assert_int_equal(om_buf_read(bs, 0, got, (uint64_t)(NP * M) * 4), 0);
+    assert_true(rel_err(got + 2 * NP, want + 2 * c->N, c->N) <= tolerance(c->type));
+    free(x);
+    free(xp);
+    free(want);
+    free(got);
+    om_buf_destroy(bw);
+    om_buf_destroy(bx);
+    om_buf_destroy(bp);
+    om_buf_destroy(by);
+    om_buf_destroy(bs);
+    om_npy_free(&w);
+    assert_int_equal(om_gpu_validation_errors(gpu), 0);
+}
+
 /* The call is refused with err and the message names the op. */
 #define REFUSED(err, opname, call)                                                      \
     do {                                                                                \
@@ -403,6 +461,7 @@ int main(void)
     }
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_get_rows_bad_ids);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_vec_vs_tiled);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_strided);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_refused);
     return _cmocka_run_group_tests("ops_matmul", tests, n, setup, teardown);
 }

@@ -145,6 +145,43 @@ class OmniCliTest(unittest.TestCase):
         self.assertEqual([json.loads(x)["type"] for x in out.splitlines()],
                          ["progress"] * 3 + ["result", "done"])
 
+    def test_curve(self):
+        import zmq
+        server_pub, server_sec = zmq.curve_keypair()
+        _, client_sec = zmq.curve_keypair()
+        other_pub, _ = zmq.curve_keypair()
+        fake = fake_omnid.FakeOmnid(curve_secret=server_sec)
+        fake.start()
+        try:
+            with tempfile.TemporaryDirectory() as d:
+                def key(name, text):
+                    path = os.path.join(d, name)
+                    with open(path, "w") as f:
+                        f.write(text)
+                    return path
+                spub = key("server.key", "# omnid\n" + server_pub.decode() + "\n")
+                csec = key("secret.key", client_sec.decode() + "\n")
+                wrong = key("wrong.key", other_pub.decode() + "\n")
+                rc, out, err = self.omni("-e", fake.endpoint, "--server-key", spub, "--key", csec, "health")
+                self.assertEqual(rc, 0, err)
+                rc, _, err = self.omni("status", "-e", fake.endpoint,
+                                       env={"OMNID_SERVER_KEY": spub, "OMNID_KEY": csec})
+                self.assertEqual(rc, 0, err)
+                rc, _, err = self.omni("-e", fake.endpoint, "-t", "300", "health")
+                self.assertEqual(rc, 2)                   # no CURVE: no connection
+                rc, _, err = self.omni("-e", fake.endpoint, "-t", "300", "--server-key", wrong,
+                                       "--key", csec, "health")
+                self.assertEqual(rc, 2)
+                rc, _, err = self.omni("-e", fake.endpoint, "--server-key", spub, "health")
+                self.assertEqual(rc, 64)
+                self.assertIn("needs both", err)
+                rc, _, err = self.omni("-e", fake.endpoint, "--server-key", key("bad", "abc\n"),
+                                       "--key", csec, "health")
+                self.assertEqual(rc, 64)
+                self.assertIn("bad:1: expected a 40-character z85 key", err)
+        finally:
+            fake.stop()
+
     def test_usage_exit_64(self):
         for args in (["bogus"], [], ["status", "extra"], ["probe"], ["-t", "abc", "status"],
                      ["probe", "--upload", "http://x/y"], ["probe", "--upload", "/nonexistent/file"],

@@ -4,8 +4,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -194,6 +196,91 @@ static void test_timeout_and_envelope(void **state)
     assert_int_equal(om_send_frames(p->dealer, none, 0, 0), OM_EINVAL);
 }
 
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A CURVE client made from key files reaches a CURVE server (tcp: inproc has no
+ * security handshake); with the wrong server key it does not. */
+static void test_curve(void **state)
+{
+    pair *p = *state;
+    char spub[41], ssec[41], cpub[41], csec[41], key[41], err[256];
+    assert_int_equal(zmq_curve_keypair(spub, ssec), 0);
+    assert_int_equal(zmq_curve_keypair(cpub, csec), 0);
+
+    char dir[] = "/tmp/om_curve_XXXXXX", sfile[64], cfile[64], bad[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(sfile, sizeof sfile, "%s/server.key", dir);
+    snprintf(cfile, sizeof cfile, "%s/secret.key", dir);
+    snprintf(bad, sizeof bad, "%s/bad.key", dir);
+    char text[128];
+    snprintf(text, sizeof text, "# omnid public key\n\n  %s\n", spub);
+    write_file(sfile, text);
+    snprintf(text, sizeof text, "%s\n", csec);
+    write_file(cfile, text);
+    write_file(bad, "# nothing but\nnot-a-key\n");
+    assert_int_equal(om_curve_read_key(sfile, key, err, sizeof err), 0);
+    assert_string_equal(key, spub);
+    assert_int_equal(om_curve_read_key(bad, key, err, sizeof err), OM_EFORMAT);
+    assert_non_null(strstr(err, "bad.key:2"));
+    snprintf(text, sizeof text, "%s/missing.key", dir);
+    assert_int_equal(om_curve_read_key(text, key, err, sizeof err), OM_EIO);
+
+    void *server = zmq_socket(p->ctx, ZMQ_ROUTER), *client = zmq_socket(p->ctx, ZMQ_DEALER);
+    int one = 1, linger = 0;
+    zmq_setsockopt(server, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(client, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_setsockopt(server, ZMQ_CURVE_SERVER, &one, sizeof one), 0);
+    assert_int_equal(zmq_setsockopt(server, ZMQ_CURVE_SECRETKEY, ssec, 40), 0);
+    assert_int_equal(zmq_bind(server, "tcp://127.0.0.1:*"), 0);
+    char ep[64];
+    size_t eplen = sizeof ep;
+    zmq_getsockopt(server, ZMQ_LAST_ENDPOINT, ep, &eplen);
+
+    char skey[41], ckey[41];
+    assert_int_equal(om_curve_read_key(sfile, skey, err, sizeof err), 0);
+    assert_int_equal(om_curve_read_key(cfile, ckey, err, sizeof err), 0);
+    static const char not_z85[41] = "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~";
+    assert_int_equal(om_curve_client(client, skey, not_z85, err, sizeof err), OM_EFORMAT);
+    assert_int_equal(om_curve_client(client, skey, ckey, err, sizeof err), 0);
+    assert_int_equal(zmq_connect(client, ep), 0);
+    om_msgbuf b;
+    om_msgbuf_init(&b);
+    om_req_build(&b, "health", 5, 0, 0);
+    om_frame f = om_msgbuf_frame(&b);
+    assert_int_equal(om_send_frames(client, &f, 1, 0), 0);
+    om_msg m;
+    om_msg_init(&m);
+    assert_int_equal(om_msg_recv(server, &m, 1, &p->lim, 3000, p->err, sizeof p->err), 0);
+    uint64_t id;
+    om_frame h = om_msg_frame(&m, 1);
+    assert_int_equal(om_req_peek_id(h.data, h.size, &p->lim, &id), 0);
+    assert_int_equal(id, 5);
+
+    /* the wrong server key: the handshake fails, nothing arrives */
+    void *intruder = zmq_socket(p->ctx, ZMQ_DEALER);
+    zmq_setsockopt(intruder, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(om_curve_client(intruder, cpub, ckey, err, sizeof err), 0);
+    assert_int_equal(zmq_connect(intruder, ep), 0);
+    assert_int_equal(om_send_frames(intruder, &f, 1, 0), 0);
+    assert_int_equal(om_msg_recv(server, &m, 1, &p->lim, 300, p->err, sizeof p->err), OM_ETIMEDOUT);
+
+    om_msg_free(&m);
+    om_msgbuf_free(&b);
+    zmq_close(intruder);
+    zmq_close(client);
+    zmq_close(server);
+    unlink(sfile);
+    unlink(cfile);
+    unlink(bad);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +289,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_oversized_total, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_and_envelope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_curve, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,13 +4,14 @@
 
 import io
 import os
-import struct
 import sys
+import tempfile
 import time
 import types
 import unittest
 
 import msgpack
+import zmq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -134,6 +135,35 @@ class ClientTest(unittest.TestCase):
             r.tensor()
 
 
+class CurveTest(unittest.TestCase):
+    def test_curve_keys(self):
+        server_pub, server_sec = zmq.curve_keypair()
+        client_pub, client_sec = zmq.curve_keypair()
+        other_pub, _ = zmq.curve_keypair()
+        fake = fake_omnid.FakeOmnid(curve_secret=server_sec)
+        fake.start()
+        try:
+            with tempfile.TemporaryDirectory() as d:
+                key_file = os.path.join(d, "secret.key")
+                with open(key_file, "w") as f:
+                    f.write("# client key\n\n" + client_sec.decode() + "\n")
+                with oc.Client(fake.endpoint, timeout=5, server_key=server_pub, client_key=key_file) as c:
+                    self.assertEqual(c.health()["status"], "ok")
+                for kw in ({}, {"server_key": other_pub, "client_key": client_sec}):
+                    with oc.Client(fake.endpoint, timeout=0.3, **kw) as c:
+                        with self.assertRaises(oc.OmniTimeout):
+                            c.health()
+                with self.assertRaises(ValueError):
+                    oc.Client(fake.endpoint, server_key=server_pub)
+                bad = os.path.join(d, "bad.key")
+                with open(bad, "w") as f:
+                    f.write("short\n")
+                with self.assertRaises(ValueError):
+                    oc.read_key(bad)
+        finally:
+            fake.stop()
+
+
 class RobotTest(unittest.TestCase):
     def test_imu_message_fields(self):
         m = oc.imu_message(123456789, "r1/imu_link", (0, 0, 0.3), (0, 0, 9.81))
@@ -152,7 +182,8 @@ class RobotTest(unittest.TestCase):
             args = types.SimpleNamespace(robot="r7", endpoint=fake.endpoint,
                                          pub_endpoint=fake.pub_endpoint,
                                          sensor_endpoint=fake.sensor_endpoint, rate=50.0,
-                                         seconds=0.5, question="turning?", timeout=5.0)
+                                         seconds=0.5, question="turning?", timeout=5.0,
+                                         server_key=None, key=None)
             out = io.StringIO()
             s = robot_bridge.run(args, out)
         finally:

@@ -30,9 +30,10 @@ def synthetic_imu(t):
 def run(args, out=sys.stdout):
     """Returns a summary dict: samples sent, messages received per topic, answer text."""
     summary = {"sent": 0, "received": {}, "answer": "", "error": None}
-    pub = oc.Publisher(args.sensor_endpoint)
-    sub = oc.Subscriber([f"omni/{args.robot}/"], args.pub_endpoint)
-    client = oc.Client(args.endpoint, timeout=args.timeout)
+    keys = {"server_key": args.server_key, "client_key": args.key}
+    pub = oc.Publisher(args.sensor_endpoint, **keys)
+    sub = oc.Subscriber([f"omni/{args.robot}/"], args.pub_endpoint, **keys)
+    client = oc.Client(args.endpoint, timeout=args.timeout, **keys)
     try:
         # PUB/SUB drop messages until the connections are up ("slow joiner").
         time.sleep(0.2)
@@ -82,6 +83,8 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=2.0, help="how long to publish")
     ap.add_argument("--question", default="What is the robot doing?")
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for omnid")
+    ap.add_argument("--server-key", help="CURVE: omnid's public key file (or $OMNID_SERVER_KEY)")
+    ap.add_argument("--key", help="CURVE: this robot's secret key file (or $OMNID_KEY)")
     args = ap.parse_args(argv)
     if args.rate <= 0 or args.seconds < 0:
         ap.error("--rate must be > 0 and --seconds >= 0")

@@ -133,11 +133,7 @@ static int interrupt_cb(void *opaque)
     om_media *src = opaque;
     if (atomic_load(&src->interrupted))
         return 1;
-    if (src->deadline_us > 0 && av_gettime_relative() > src->deadline_us) {
-        src->timed_out = 1;
-        return 1;
-    }
-    return 0;
+    return src->deadline_us > 0 && av_gettime_relative() > src->deadline_us;
 }
 
 void om_media_interrupt(om_media *src)
@@ -348,13 +344,22 @@ static int open_common(om_media *src, const char *url)
     src->fmt->interrupt_callback.opaque = src;
     media_arm(src);
     r = avformat_open_input(&src->fmt, path, ifmt, &dict);
-    av_dict_free(&dict);
     if (r < 0) {
+        av_dict_free(&dict);
         int code = media_averr(src, r);
         if (ifmt && !strncmp(ifmt->name, "video4linux2", 12) && code == OM_ENOENT)
             code = OM_ENODEV;
         return media_fail(src, code, r, "cannot open");
     }
+    /* what no layer took is a typo or an option of another format: say so, as the CLI */
+    const AVDictionaryEntry *left = av_dict_get(dict, "", NULL, AV_DICT_IGNORE_SUFFIX);
+    if (left) {
+        r = media_fail(src, OM_EINVAL, 0, "av_opts: option '%s' not known to %s",
+                       left->key, src->fmt->iformat->name);
+        av_dict_free(&dict);
+        return r;
+    }
+    av_dict_free(&dict);
     media_arm(src);
     if ((r = avformat_find_stream_info(src->fmt, NULL)) < 0)
         return media_fail(src, media_averr(src, r), r, "cannot read stream info");
@@ -415,6 +420,8 @@ int om_media_open(om_media **out, const char *url, const om_media_opts *opts,
     }
     om_media *src = NULL;
     int r = alloc_source(&src, url, opts);
+    if (r == 0 && !(src->open_url = strdup(url)))
+        r = media_fail(src, OM_ENOMEM, 0, "out of memory");
     if (r == 0)
         r = open_common(src, url);
     return finish_open(out, src, r, err, errlen);
@@ -452,10 +459,32 @@ int om_media_open_mem(om_media **out, const void *data, size_t size,
     return finish_open(out, src, r, err, errlen);
 }
 
+int media_reopen(om_media *src)
+{
+    avcodec_free_context(&src->vdec);
+    avcodec_free_context(&src->adec);
+    avformat_close_input(&src->fmt);
+    if (!(src->fmt = avformat_alloc_context()))
+        return media_fail(src, OM_ENOMEM, 0, "out of memory");
+    if (src->avio) {
+        int64_t r = avio_seek(src->avio, 0, SEEK_SET);
+        if (r < 0)
+            return media_fail(src, OM_EIO, (int)r, "cannot rewind");
+        src->fmt->pb = src->avio;
+        src->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+    }
+    src->demux_eof = 0;
+    src->moved = 0;
+    src->bad_packets = 0;
+    media_video_reset(src);
+    return open_common(src, src->open_url ? src->open_url : "");
+}
+
 void om_media_close(om_media *src)
 {
     if (!src)
         return;
+    free(src->open_url);
     avcodec_free_context(&src->vdec);
     avcodec_free_context(&src->adec);
     avformat_close_input(&src->fmt);

@@ -143,7 +143,7 @@ static int decode_range(om_media *src, double start_s, double end_s, size_t limi
         av_frame_unref(f);
         if (r < 0)
             return r;
-        if (*n > limit)
+        if (end_s == INFINITY && *n > limit)
             return media_fail(src, OM_ERANGE, 0, "audio longer than max_audio_s %.1f",
                               src->opts.max_audio_s);
         if (end_s < INFINITY && *n >= (size_t)ceil((end_s - start_s) * OM_MEDIA_AUDIO_RATE))
@@ -158,6 +158,8 @@ int om_media_read_audio(om_media *src, double start_s, double dur_s,
         return OM_EINVAL;
     *pcm = NULL;
     *n_samples = 0;
+    if (!src->fmt)
+        return OM_EMEDIA;
     if (src->aidx < 0)
         return media_fail(src, OM_ENOENT, 0, "no audio stream");
     double max_s = src->opts.max_audio_s;

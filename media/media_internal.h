@@ -16,7 +16,8 @@
 
 struct om_media {
     om_media_opts    opts;
-    char             url[512];          /* as given, for messages */
+    char             url[512];          /* as given (cut to fit), for messages */
+    char            *open_url;          /* as given, for media_reopen; NULL: memory */
     char             err[1400];        /* url + what + av_strerror + FFmpeg's line */
     om_media_info    info;
 
@@ -28,7 +29,6 @@ struct om_media {
 
     int64_t          deadline_us;       /* av_gettime_relative() bound of the current call */
     atomic_int       interrupted;
-    int              timed_out;         /* the interrupt callback fired on the deadline */
 
     int              vidx, aidx;        /* container stream indexes; -1: none */
     int64_t          start_us;          /* container start time; 0 when unknown */
@@ -73,6 +73,10 @@ int media_averr(om_media *src, int averr);
 void media_arm(om_media *src);
 /* Opens the decoder of stream idx (lazily, on first use). */
 int media_open_decoder(om_media *src, int idx, AVCodecContext **out);
+/* Opens the source again from its start: the rewind of inputs whose demuxer cannot
+ * seek (raw streams without timestamps). On failure src->fmt is NULL and every call
+ * but om_media_close returns OM_EMEDIA (src->err says why). */
+int media_reopen(om_media *src);
 /* Seconds from the container start for ts in stream idx's time base. */
 double media_ts_to_s(const om_media *src, int idx, int64_t ts);
 int64_t media_s_to_ts(const om_media *src, int idx, double t);

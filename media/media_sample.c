@@ -153,6 +153,8 @@ int om_media_sample_frames(om_media *src, int n, double fps_cap, const om_media_
         return OM_EINVAL;
     *frames = NULL;
     *n_out = 0;
+    if (!src->fmt)
+        return OM_EMEDIA;
     if (n > src->opts.max_frames)
         return media_fail(src, OM_ERANGE, 0, "%d frames exceed max_frames %d",
                           n, src->opts.max_frames);
@@ -162,10 +164,14 @@ int om_media_sample_frames(om_media *src, int n, double fps_cap, const om_media_
     if (r < 0)
         return r;
 
+    /* A duration guessed from the bit rate can be far off: targets need a real one. */
     const AVStream *st = src->fmt->streams[src->vidx];
-    double dur = src->info.duration_s;
-    if (dur <= 0 && st->duration != AV_NOPTS_VALUE && st->duration > 0)
-        dur = st->duration * av_q2d(st->time_base);
+    double dur = -1;
+    if (src->fmt->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE) {
+        dur = src->info.duration_s;
+        if (dur <= 0 && st->duration != AV_NOPTS_VALUE && st->duration > 0)
+            dur = st->duration * av_q2d(st->time_base);
+    }
     int seekable = src->fmt->pb && (src->fmt->pb->seekable & AVIO_SEEKABLE_NORMAL);
     src->target_active = 0;
 

@@ -134,8 +134,17 @@ int media_seek_video(om_media *src, double t)
     int64_t ts = media_s_to_ts(src, src->vidx, t < 0 ? 0 : t);
     media_arm(src);
     int r = av_seek_frame(src->fmt, src->vidx, ts, AVSEEK_FLAG_BACKWARD);
-    if (r < 0)
+    if (r < 0 && t <= 0 && src->fmt->pb && (src->fmt->pb->seekable & AVIO_SEEKABLE_NORMAL)) {
+        if ((r = media_reopen(src)) == 0)
+            r = media_open_decoder(src, src->vidx, &src->vdec);
+    }
+    else if (r == AVERROR(EPERM) || r == AVERROR(ENOSYS))
+        return media_fail(src, OM_EUNSUPPORTED, r, "cannot seek to %.3f s (%s cannot seek)",
+                          t, src->fmt->iformat->name);
+    else if (r < 0)
         return media_fail(src, media_averr(src, r), r, "cannot seek to %.3f s", t);
+    if (r < 0)
+        return r;
     src->demux_eof = 0;
     src->bad_packets = 0;
     media_video_reset(src);
@@ -167,6 +176,8 @@ int om_media_seek(om_media *src, double t)
 {
     if (!src || !isfinite(t) || t < 0)
         return OM_EINVAL;
+    if (!src->fmt)
+        return OM_EMEDIA;
     if (src->vidx < 0)
         return media_fail(src, OM_ENOENT, 0, "no video stream");
     int r = media_open_decoder(src, src->vidx, &src->vdec);
@@ -324,6 +335,8 @@ int om_media_read_video(om_media *src, const om_media_size *size, om_media_frame
     if (!src || !frame)
         return OM_EINVAL;
     memset(frame, 0, sizeof(*frame));
+    if (!src->fmt)
+        return OM_EMEDIA;
     if (src->vidx < 0)
         return media_fail(src, OM_ENOENT, 0, "no video stream");
     int r = media_open_decoder(src, src->vidx, &src->vdec);

@@ -293,7 +293,7 @@ void om_cmd_abort(om_cmd *c)
 
 int om_gpu_timestamps(om_gpu *gpu, const char **labels, double *ns, int max)
 {
-    int n = gpu->n_ts < max ? gpu->n_ts : max;
+    int n = gpu->n_ts < max ? gpu->n_ts : max > 0 ? max : 0;
     for (int i = 0; i < n; i++) {
         if (labels)
             labels[i] = gpu->ts_label[i];

@@ -252,8 +252,8 @@ static int pick_device(om_gpu *gpu, const char *want, char *err, size_t errlen)
     /* The list of devices goes into every "not found" message, so a user sees the choices. */
     char list[768] = "";
     size_t used = 0;
-    int best = -1, best_rank = 99, ret = OM_OK;
-    const char *why_best = NULL;
+    int best = -1, best_rank = 99, unusable = -1, ret = OM_OK;
+    const char *why_unusable = NULL;
     for (uint32_t i = 0; i < n; i++) {
         VkPhysicalDeviceProperties p;
         vkGetPhysicalDeviceProperties(pd[i], &p);
@@ -269,25 +269,27 @@ static int pick_device(om_gpu *gpu, const char *want, char *err, size_t errlen)
             match = !want || name_contains(p.deviceName, want);
         if (!match)
             continue;
-        if (want && why) {      /* an explicit choice that cannot work is an error, not a fallback */
-            best = (int)i;
-            why_best = why;
-            break;
+        if (why) {          /* an explicit choice that cannot work is an error, not a fallback */
+            if (want && !why_unusable) {
+                why_unusable = why;
+                unusable = (int)i;
+            }
+            continue;
         }
         int rank = dev_kind(p.deviceType) == OM_DEV_OTHER ? 3 : dev_kind(p.deviceType);
-        if (!why && rank < best_rank) {
+        if (rank < best_rank) {
             best = (int)i;
             best_rank = rank;
         }
     }
     if (best < 0) {
-        if (want)
+        if (unusable >= 0)
+            snprintf(err, errlen, "device %d chosen by OMNID_DEVICE=%s is unusable: %s (devices: %s)",
+                     unusable, want, why_unusable, list);
+        else if (want)
             snprintf(err, errlen, "OMNID_DEVICE=%s matches no Vulkan device (devices: %s)", want, list);
         else
             snprintf(err, errlen, "no usable Vulkan device (devices: %s)", list);
-        ret = OM_ENODEV;
-    } else if (why_best) {
-        snprintf(err, errlen, "device %d chosen by OMNID_DEVICE=%s is unusable: %s", best, want, why_best);
         ret = OM_ENODEV;
     } else {
         gpu->phys = pd[best];
@@ -357,7 +359,15 @@ static int pick_memory(om_gpu *gpu, char *err, size_t errlen)
         gpu->info.unified_memory = 1;
         gpu->type_device = uni;
     } else {
-        gpu->type_device = find_type(m, DL, ODD);
+        /* Plain VRAM of the main heap; host-visible types there are the BAR window. */
+        gpu->type_device = -1;
+        for (uint32_t i = 0; i < m->memoryTypeCount && gpu->type_device < 0; i++) {
+            VkMemoryPropertyFlags f = m->memoryTypes[i].propertyFlags;
+            if ((f & DL) && !(f & (ODD | HV)) && m->memoryTypes[i].heapIndex == big)
+                gpu->type_device = (int)i;
+        }
+        if (gpu->type_device < 0)
+            gpu->type_device = find_type(m, DL, ODD);
     }
     gpu->type_upload = find_type(m, HV | HC, ODD | DL);
     if (gpu->type_upload < 0)
@@ -422,7 +432,6 @@ static int create_device(om_gpu *gpu, char *err, size_t errlen)
     e12.shaderInt8 = f12.shaderInt8;
     e12.storageBuffer8BitAccess = f12.storageBuffer8BitAccess;
     e12.uniformAndStorageBuffer8BitAccess = f12.uniformAndStorageBuffer8BitAccess;
-    e12.hostQueryReset = f12.hostQueryReset;
 
     const char *want_ext[4];
     uint32_t n_want = 0;

@@ -90,6 +90,8 @@ int   om_buf_read(om_buf *buf, uint64_t off, void *dst, uint64_t n);
 typedef struct om_arena om_arena;
 int   om_arena_create(om_gpu *gpu, uint64_t size, om_arena **out);
 void  om_arena_destroy(om_arena *a);
+/* *buf is a view owned by the arena (its own om_buf over the allocation, so hazards are
+ * tracked per allocation) and *off is 0; om_buf_destroy ignores views. */
 int   om_arena_alloc(om_arena *a, uint64_t size, om_buf **buf, uint64_t *off);
 void  om_arena_reset(om_arena *a);
 uint64_t om_arena_used(const om_arena *a);
@@ -116,8 +118,8 @@ int  om_cmd_copy(om_cmd *c, om_buf *dst, uint64_t dst_off, om_buf *src, uint64_t
 int  om_cmd_timestamp(om_cmd *c, const char *label);
 /* Submits, waits, and frees the recording. Returns the first error. */
 int  om_cmd_submit(om_cmd *c);
-/* After submit: timestamps recorded in the last submitted om_cmd of this gpu, in ns
- * relative to the first one. Returns the count (<= max). */
+/* After submit: timestamps recorded in the last submitted om_cmd of this gpu that
+ * recorded any, in ns relative to the first one. Returns the count (<= max). */
 int  om_gpu_timestamps(om_gpu *gpu, const char **labels, double *ns, int max);
 /* Frees a recording without submitting (error paths). */
 void om_cmd_abort(om_cmd *c);

@@ -1,11 +1,12 @@
-/* op_attention.c: fused attention (attn.comp): GQA, causal with a KV offset,
- * cross-attention, additive mask, K/V in F32 or F16. */
+/* op_attention.c: fused attention: GQA, causal with a KV offset, cross-attention,
+ * additive mask, K/V in F32 or F16. attn_vec.comp when head dims are multiples of 4 and
+ * the K/V rows are aligned for 4-value loads, else attn.comp (any layout). */
 #include <math.h>
 #include <string.h>
 
 #include "op_internal.h"
 
-#define ATTN_HD_MAX  256   /* attn.comp's HD_MAX */
+#define ATTN_HD_MAX  256   /* attn.comp's HD_MAX; attn_vec.comp keeps q in registers */
 #define ATTN_SUB_MAX 16    /* attn.comp's SUB_MAX */
 #define ATTN_SUBS    8     /* subgroups per workgroup that share one query's keys */
 _Static_assert(ATTN_SUBS <= ATTN_SUB_MAX, "attn.comp holds SUB_MAX accumulators");
@@ -23,6 +24,15 @@ struct attn_push {
     uint32_t causal;
 };
 _Static_assert(sizeof(struct attn_push) <= 128, "push constants over lavapipe's 128 bytes");
+
+/* attn_vec.comp reads K and V rows 4 values at a time: 8-byte (F16) or 16-byte (F32)
+ * aligned rows of whole groups of 4. */
+static int vec_ok(const om_tensor *t, int64_t hd)
+{
+    const uint64_t align = t->type == OM_TYPE_F16 ? 8 : 16;
+    return hd % 4 == 0 && (om_buf_addr(t->buf) + t->off) % align == 0 &&
+           t->nb[1] % align == 0 && t->nb[2] % align == 0;
+}
 
 int om_op_attention(om_cmd *c, const om_tensor *dst, const om_tensor *q, const om_tensor *k,
                     const om_tensor *v, const om_tensor *mask, float scale, int causal)
@@ -107,12 +117,19 @@ int om_op_attention(om_cmd *c, const om_tensor *dst, const om_tensor *q, const o
     pc.causal = causal != 0;
 
     const om_gpu_info *info = om_gpu_get_info(om_cmd_gpu(c));
-    uint32_t sg = info->subgroup_size ? info->subgroup_size : 32;
+    const uint32_t sg = info->subgroup_size ? info->subgroup_size : 32;
     uint32_t subs = ATTN_SUBS;
     while (subs > 1 && info->max_wg_invocations && sg * subs > info->max_wg_invocations)
         subs /= 2;
-    const uint32_t spec[1] = { sg * subs };
     const om_tensor *rd[4] = { q, k, v, mask };
-    return op_dispatch(c, op, k->type == OM_TYPE_F16 ? "attn_f16" : "attn_f32", spec, 1, &pc,
-                       sizeof(pc), (uint32_t)nh, (uint32_t)tq, 1, rd, 4, &dst, 1);
+    const int f16 = k->type == OM_TYPE_F16;
+    if (vec_ok(k, hd) && vec_ok(v, hdv)) {
+        const uint32_t hdv4 = (uint32_t)(hdv / 4);
+        const uint32_t spec[4] = { sg * subs, (uint32_t)(hd / 4), hdv4, (hdv4 + sg - 1) / sg };
+        return op_dispatch(c, op, f16 ? "attn_vec_f16" : "attn_vec_f32", spec, 4, &pc,
+                           sizeof(pc), (uint32_t)nh, (uint32_t)tq, 1, rd, 4, &dst, 1);
+    }
+    const uint32_t spec[1] = { sg * subs };
+    return op_dispatch(c, op, f16 ? "attn_f16" : "attn_f32", spec, 1, &pc, sizeof(pc),
+                       (uint32_t)nh, (uint32_t)tq, 1, rd, 4, &dst, 1);
 }

@@ -4,6 +4,7 @@
 #include "op_internal.h"
 
 #define CONV_CO 4          /* conv2d.comp's CO: output channels per invocation */
+#define CONV_PX 4          /* conv2d.comp's PX: output pixels per invocation */
 
 struct conv2d_push {
     uint64_t x, w, b, d;
@@ -47,7 +48,8 @@ int om_op_conv2d(om_cmd *c, const om_tensor *dst, const om_tensor *x, const om_t
         return op_fail(c, OM_EINVAL, op, "b %s must hold %lld values",
                        op_shape(b, s1, sizeof(s1)), (long long)cout);
     const uint32_t wg = 64;
-    const int64_t gx = (ow * oh + wg - 1) / wg, gy = (cout + CONV_CO - 1) / CONV_CO;
+    const int64_t gx = ((ow + CONV_PX - 1) / CONV_PX * oh + wg - 1) / wg;
+    const int64_t gy = (cout + CONV_CO - 1) / CONV_CO;
     if (gx > OP_MAX_GROUPS || gy > OP_MAX_GROUPS || n > OP_MAX_GROUPS)
         return op_fail(c, OM_ERANGE, op, "dst %s needs more than %u workgroups in a dimension",
                        op_shape(dst, s1, sizeof(s1)), OP_MAX_GROUPS);

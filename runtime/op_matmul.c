@@ -78,18 +78,19 @@ int op_check_weight(om_cmd *c, const char *op, const char *what, const om_tensor
     if (w->off % al)
         return op_fail(c, OM_EINVAL, op, "%s: offset %llu is not a multiple of %llu", what,
                        (unsigned long long)w->off, (unsigned long long)al);
-    const uint64_t rb = om_row_bytes(w->type, w->ne[0]);
-    uint64_t span = rb;
+    const uint64_t size = om_buf_size(w->buf);
+    uint64_t span = om_row_bytes(w->type, w->ne[0]);
     for (int i = 1; i < 4; i++) {
         if (w->ne[i] > 1 && (w->nb[i] % al || w->nb[i] > UINT32_MAX))
             return op_fail(c, OM_EINVAL, op, "%s: stride %llu bytes in dim %d is not a multiple "
                            "of %llu below 2^32", what, (unsigned long long)w->nb[i], i,
                            (unsigned long long)al);
-        span += (uint64_t)(w->ne[i] - 1) * w->nb[i];
+        /* each term < 2^63; capping it at size keeps the sum from wrapping */
+        const uint64_t reach = (uint64_t)(w->ne[i] - 1) * w->nb[i];
+        span += reach < size ? reach : size;
     }
     /* Quant blocks are read in whole aligned 8-byte words, up to 6 bytes past a block. */
-    const uint64_t need = (w->off + span + 7) & ~(uint64_t)7;
-    const uint64_t size = om_buf_size(w->buf);
+    const uint64_t need = w->off > size ? size + 1 : (w->off + span + 7) & ~(uint64_t)7;
     if (w->off > size || span > size - w->off || (al == 2 && need > size))
         return op_fail(c, OM_ERANGE, op, "%s %s: bytes [%llu, %llu) exceed its buffer of %llu%s",
                        what, op_shape(w, s, sizeof(s)), (unsigned long long)w->off,
@@ -133,15 +134,16 @@ void op_mm_tiles(const om_gpu_info *info, int type, uint32_t *rows, uint32_t *tm
 {
     const int cpu = info->kind == OM_DEV_CPU;
     const int quant = om_type_block(type) > 1;
-    /* llvmpipe: a matvec workgroup loads x once for its R rows; measured best on
-     * 4096-wide rows: 16 (f32, f16) and 8 (quant blocks hold more registers). A GPU
-     * wants many small workgroups. */
-    *rows = cpu ? (quant ? 8 : 16) : 2;
+    /* llvmpipe: a matvec workgroup loads x once for its R rows (x costs as many loads
+     * per value as f32 weights); 16 measured best on 4096-wide rows (8 and 32 slower).
+     * A GPU wants many small workgroups. */
+    *rows = cpu ? 16 : 2;
     /* llvmpipe: TM*TN FMAs per TN + TM/8 loads (each a gather); 16x16 measured best at
-     * 1024^3 for every type. GPU: one x row per lane of a 32-wide subgroup, 4 W rows per
-     * lane. */
+     * 1024^3. Quant blocks keep TN decoded blocks live besides the TM*TN sums: at 16x16
+     * llvmpipe's JIT took 6-8 s per quant pipeline, at 16x8 about 2 s. GPU: one x row
+     * per lane of a 32-wide subgroup, 4 W rows per lane. */
     *tm = cpu ? 16 : (info->subgroup_size < 32 ? info->subgroup_size : 32);
-    *tn = cpu ? 16 : 4;
+    *tn = cpu ? (quant ? 8 : 16) : 4;
 }
 
 int om_op_matmul(om_cmd *c, const om_tensor *y, const om_tensor *x, const om_tensor *w)

@@ -1,5 +1,6 @@
 /* op_norm.c: row normalisations over ne[0] (rms_norm, layer_norm, softmax) and
  * group_norm. One workgroup per row (or per group), F32 throughout. */
+#include <math.h>
 #include <string.h>
 
 #include "op_internal.h"
@@ -152,7 +153,7 @@ int om_op_softmax(om_cmd *c, const om_tensor *dst, const om_tensor *x, const om_
             return op_fail(c, OM_EINVAL, op, "mask %s must be {ne0, ne1} of x %s",
                            op_shape(mask, sm, sizeof(sm)), op_shape(x, s, sizeof(s)));
     }
-    if (!(scale == scale) || scale - scale != 0.0f)
+    if (!isfinite(scale))
         return op_fail(c, OM_EINVAL, op, "scale %g is not finite", (double)scale);
     struct softmax_push pc;
     memset(&pc, 0, sizeof(pc));

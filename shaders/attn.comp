@@ -1,11 +1,15 @@
 #version 450
 /* attn: fused attention for one (head, query) per workgroup with a flash-attention
- * style online softmax, so Tk is bounded by nothing but time. The keys are split into
- * one contiguous chunk per subgroup (a decode step with Tq = 1 still spreads a long
- * KV cache over the whole workgroup); inside a subgroup the lanes span head_dim, so
- * K and V rows are read contiguously and q·k is one subgroupAdd. The per-subgroup
- * (max, sum, accumulator) triples are merged through shared memory at the end.
- * q, dst F32; K, V F32 or F16 (variant); mask F32 {Tk, Tq} or address 0. */
+ * style online softmax, so Tk is bounded by nothing but time. The visible keys are
+ * split into one contiguous chunk per subgroup (a decode step with Tq = 1 still
+ * spreads a long KV cache over the whole workgroup), and each subgroup walks its
+ * chunk in tiles of one key per lane: a lane computes its key's score (no per-key
+ * reduction), the tile updates the running max/sum once, then the lanes switch to
+ * spanning head_dim and accumulate the tile's V rows with contiguous loads. The
+ * per-subgroup (max, sum, accumulator) triples are merged through shared memory.
+ * q, dst F32; K, V F32 or F16 (variant); mask F32 {Tk, Tq} or address 0. This is the
+ * generic path (any head_dim, any element-aligned strides); attn_vec.comp is the fast
+ * one for 4-aligned rows. */
 #extension GL_GOOGLE_include_directive : require
 #include "ops_common.glsl"
 
@@ -13,6 +17,9 @@ layout(local_size_x_id = 0) in;
 
 #define HD_MAX 256
 #define SUB_MAX 16
+#define LANES_MAX 64
+/* -FLT_MAX, not -inf: exp(m_old - m_new) stays defined when scores are -inf. */
+#define NEG_BIG -3.402823466e38
 
 layout(push_constant) uniform PC {
     uint64_t q, k, v, m, d;
@@ -37,6 +44,7 @@ layout(push_constant) uniform PC {
 
 shared float q_sh[HD_MAX];
 shared float acc_sh[SUB_MAX][HD_MAX];
+shared float p_sh[SUB_MAX][LANES_MAX];
 shared float m_sh[SUB_MAX];
 shared float l_sh[SUB_MAX];
 
@@ -52,9 +60,10 @@ void main()
     const uint sub = gl_SubgroupID;
     const uint nsub = gl_NumSubgroups;
 
-    const uint qo = h * pc.q_nb1 + i * pc.q_nb2;
+    /* Row bases are folded into the addresses (see norm.comp). */
+    F32Buf Q = F32Buf(pc.q + 4ul * (h * pc.q_nb1 + i * pc.q_nb2));
     for (uint e = lid; e < pc.hd; e += wg)
-        q_sh[e] = F32Buf(pc.q + 4ul * qo).v[e] * pc.scale;
+        q_sh[e] = Q.v[e] * pc.scale;
     for (uint e = lane; e < pc.hd_v; e += sgs)
         acc_sh[sub][e] = 0.0;
     barrier();
@@ -67,24 +76,37 @@ void main()
     const uint j0 = min(sub * chunk, n_vis), j1 = min(j0 + chunk, n_vis);
 
     const bool has_m = pc.m != 0ul;
-    /* -FLT_MAX, not -inf: exp(m_old - m_new) stays defined when scores are -inf. */
-    float m = -3.402823466e38, l = 0.0;
-    for (uint j = j0; j < j1; ++j) {
-        /* Row bases folded into the addresses: see norm.comp. */
-        KV_BUF K = KV_BUF(pc.k + KV_ES * (g * pc.k_nb1 + j * pc.k_nb2));
-        float part = 0.0;
-        for (uint e = lane; e < pc.hd; e += sgs)
-            part += q_sh[e] * float(K.v[e]);
-        float s = subgroupAdd(part);
-        if (has_m)
-            s += F32Buf(pc.m).v[i * pc.m_nb1 + j];
-        const float nm = max(m, s);
-        const float c = exp(m - nm), p = exp(s - nm);
-        l = l * c + p;
+    F32Buf M = F32Buf(pc.m + 4ul * i * pc.m_nb1);
+    const uint64_t k_base = pc.k + KV_ES * g * pc.k_nb1;
+    const uint64_t v_base = pc.v + KV_ES * g * pc.v_nb1;
+    float m = NEG_BIG, l = 0.0;
+    for (uint t0 = j0; t0 < j1; t0 += sgs) {
+        const uint j = t0 + lane;
+        const bool live = j < j1;
+        float s = NEG_BIG;
+        if (live) {
+            KV_BUF K = KV_BUF(k_base + KV_ES * j * pc.k_nb2);
+            float dot = 0.0;
+            for (uint e = 0; e < pc.hd; ++e)
+                dot += q_sh[e] * float(K.v[e]);
+            s = dot + (has_m ? M.v[j] : 0.0);
+        }
+        const float nm = max(m, subgroupMax(s));
+        const float p = live ? exp(s - nm) : 0.0;
+        const float c = exp(m - nm);
+        l = l * c + subgroupAdd(p);
         m = nm;
-        KV_BUF V = KV_BUF(pc.v + KV_ES * (g * pc.v_nb1 + j * pc.v_nb2));
-        for (uint e = lane; e < pc.hd_v; e += sgs)
-            acc_sh[sub][e] = acc_sh[sub][e] * c + p * float(V.v[e]);
+        p_sh[sub][lane] = p;
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+        const uint nt = min(sgs, j1 - t0);
+        for (uint e = lane; e < pc.hd_v; e += sgs) {
+            float a = acc_sh[sub][e] * c;
+            for (uint t = 0; t < nt; ++t)
+                a += p_sh[sub][t] * float(KV_BUF(v_base + KV_ES * (t0 + t) * pc.v_nb2).v[e]);
+            acc_sh[sub][e] = a;
+        }
+        subgroupBarrier();
     }
     if (subgroupElect()) {
         m_sh[sub] = m;

@@ -1,15 +1,18 @@
 #version 450
 /* conv2d: direct convolution. x {W, H, Cin, N} F32, w {kW, kH, Cin, Cout} F32 or F16
  * (variant), b {Cout} F32 or address 0, dst {Wo, Ho, Cout, N}; all contiguous. One
- * invocation per output pixel computes CO output channels: neighbouring invocations
- * read neighbouring x (contiguous at stride 1) and all read the same weights, which
- * the loads broadcast. Grid: x over Wo*Ho, y over Cout/CO, z over N. */
+ * invocation computes PX horizontally adjacent output pixels for CO output channels,
+ * so each weight load serves PX pixels and each input load CO channels (llvmpipe pays
+ * per load and lane: 0.5 loads per multiply-add instead of 1.25 for one pixel x 4
+ * channels). All invocations of a workgroup share the weights (y = Cout/CO block).
+ * Grid: x over ceil(Wo/PX)*Ho pixel groups, y over Cout/CO, z over N. */
 #extension GL_GOOGLE_include_directive : require
 #include "ops_common.glsl"
 
 layout(local_size_x_id = 0) in;
 
 #define CO 4
+#define PX 4
 
 layout(push_constant) uniform PC {
     uint64_t x, w, b, d;
@@ -26,23 +29,26 @@ layout(push_constant) uniform PC {
 
 void main()
 {
+    const uint owg = (pc.ow + PX - 1) / PX;
     const uint pix = gl_GlobalInvocationID.x;
-    if (pix >= pc.ow * pc.oh)
+    if (pix >= owg * pc.oh)
         return;
-    const uint ox = pix % pc.ow, oy = pix / pc.ow;
+    const uint ox0 = (pix % owg) * PX, oy = pix / owg;
     const uint co0 = gl_WorkGroupID.y * CO;
     const uint n = gl_WorkGroupID.z;
     const uint nco = min(uint(CO), pc.cout - co0);
-    const int x0 = int(ox * pc.stride) - int(pc.pad);
+    const uint npx = min(uint(PX), pc.ow - ox0);
+    const int x0 = int(ox0 * pc.stride) - int(pc.pad);
     const int y0 = int(oy * pc.stride) - int(pc.pad);
     const uint ksz = pc.kw * pc.kh;
     const uint wco = pc.cin * ksz;           /* weights per output channel */
     F32Buf X = F32Buf(pc.x);
     W_BUF Wt = W_BUF(pc.w);
 
-    float acc[CO];
+    float acc[CO][PX];
     for (uint c = 0; c < CO; ++c)
-        acc[c] = 0.0;
+        for (uint p = 0; p < PX; ++p)
+            acc[c][p] = 0.0;
     for (uint ci = 0; ci < pc.cin; ++ci) {
         const uint xc = (n * pc.cin + ci) * pc.ih * pc.iw;
         const uint wc = co0 * wco + ci * ksz;
@@ -50,14 +56,19 @@ void main()
             const int yy = y0 + int(ky);
             if (yy < 0 || yy >= int(pc.ih))
                 continue;
+            const uint xr = xc + uint(yy) * pc.iw;
             for (uint kx = 0; kx < pc.kw; ++kx) {
-                const int xx = x0 + int(kx);
-                if (xx < 0 || xx >= int(pc.iw))
-                    continue;
-                const float xv = X.v[xc + uint(yy) * pc.iw + uint(xx)];
-                const uint wo = wc + ky * pc.kw + kx;
-                for (uint c = 0; c < nco; ++c)
-                    acc[c] += xv * float(Wt.v[wo + c * wco]);
+                float wv[CO];
+                for (uint c = 0; c < CO; ++c)
+                    wv[c] = c < nco ? float(Wt.v[wc + c * wco + ky * pc.kw + kx]) : 0.0;
+                for (uint p = 0; p < PX; ++p) {
+                    const int xx = x0 + int(p * pc.stride + kx);
+                    if (p >= npx || xx < 0 || xx >= int(pc.iw))
+                        continue;
+                    const float xv = X.v[xr + uint(xx)];
+                    for (uint c = 0; c < CO; ++c)
+                        acc[c][p] += xv * wv[c];
+                }
             }
         }
     }
@@ -65,6 +76,8 @@ void main()
     for (uint c = 0; c < nco; ++c) {
         const uint co = co0 + c;
         const float bias = has_b ? F32Buf(pc.b).v[co] : 0.0;
-        F32Buf(pc.d).v[((n * pc.cout + co) * pc.oh + oy) * pc.ow + ox] = acc[c] + bias;
+        const uint drow = ((n * pc.cout + co) * pc.oh + oy) * pc.ow;
+        for (uint p = 0; p < npx; ++p)
+            F32Buf(pc.d).v[drow + ox0 + p] = acc[c][p] + bias;
     }
 }

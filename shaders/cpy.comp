@@ -49,6 +49,7 @@ void main()
 #endif
             id = i0 * pc.d_nb[0] + i1 * pc.d_nb[1] + i2 * pc.d_nb[2] + i3 * pc.d_nb[3];
         }
-        DST_BUF(pc.d).v[id] = DST_T(SRC_BUF(pc.s).v[is]);
+        /* Through float: a half-to-half OpFConvert is invalid SPIR-V. */
+        DST_BUF(pc.d).v[id] = DST_T(float(SRC_BUF(pc.s).v[is]));
     }
 }

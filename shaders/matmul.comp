@@ -57,7 +57,9 @@ void main()
         om_wblk blk[TN];
         [[unroll]] for (uint j = 0; j < TN; j++)
             blk[j] = om_wload(wr[j] + uint64_t(b) * W_BB);
-        [[unroll]] for (uint s = 0; s < W_BK / 4; s++) {
+        /* Not unrolled: TM*TN FMAs per step are plenty, and 8 copies (quant blocks) would
+         * make llvmpipe JIT for seconds. */
+        [[dont_unroll]] for (uint s = 0; s < W_BK / 4; s++) {
             vec4 wv[TN];
             [[unroll]] for (uint j = 0; j < TN; j++)
                 wv[j] = om_wdeq(blk[j], s);

@@ -1,6 +1,6 @@
 /* ops_common.glsl: what the non-matmul op shaders share: buffer-reference views of
- * tensors (addresses arrive in push constants), workgroup reductions, the grid-stride
- * index and the 2-D workgroup grid the host uses when rows exceed 65535. */
+ * tensors (addresses arrive in push constants), workgroup reductions, and the row index
+ * of the 2-D workgroup grid the host uses when rows exceed 65535. */
 #extension GL_EXT_buffer_reference : require
 #extension GL_EXT_buffer_reference2 : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int64 : require

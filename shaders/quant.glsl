@@ -127,7 +127,8 @@ om_wblk om_wload(uint64_t a)
 }
 vec4 om_wchunk(om_wblk b, uint s)
 {
-    return vec4((uvec4(b.q[s & 3u]) >> (uvec4(0, 8, 16, 24) + (s >> 2) * 4u)) & 15u);
+    /* through int: x86 has no unsigned int -> float conversion below AVX-512 */
+    return vec4(ivec4((uvec4(b.q[s & 3u]) >> (uvec4(0, 8, 16, 24) + (s >> 2) * 4u)) & 15u));
 }
 float om_wscale(om_wblk b) { return b.d; }
 

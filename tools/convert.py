@@ -99,6 +99,20 @@ class Gguf:
 
 # ---------------------------------------------------------------- checkpoint access
 
+def read_json(path):
+    """A JSON object from path, {} when the file does not exist."""
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path) as f:
+            v = json.load(f)
+    except ValueError as e:
+        raise ConvertError('%s: %s' % (path, e))
+    if not isinstance(v, dict):
+        raise ConvertError('%s is not a JSON object' % path)
+    return v
+
+
 class Ckpt:
     def __init__(self, src):
         files = sorted(glob.glob(os.path.join(src, '*.safetensors')))
@@ -112,10 +126,8 @@ class Ckpt:
                 raise ConvertError(str(e))
             self.t.update(t)
         self.used = set()
-        cfg = os.path.join(src, 'config.json')
-        self.config = json.load(open(cfg)) if os.path.exists(cfg) else {}
-        pp = os.path.join(src, 'preprocessor_config.json')
-        self.pre = json.load(open(pp)) if os.path.exists(pp) else {}
+        self.config = read_json(os.path.join(src, 'config.json'))
+        self.pre = read_json(os.path.join(src, 'preprocessor_config.json'))
 
     def has(self, name):
         return name in self.t
@@ -150,6 +162,22 @@ def norm(g, ck, src, dst, n):
 
 # ---------------------------------------------------------------- vision towers
 
+# Hugging Face config defaults: config.json files leave out keys that equal them.
+CLIP_VISION_DEFAULTS = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                            image_size=224, patch_size=32, hidden_act='quick_gelu', layer_norm_eps=1e-5)
+BLIP2_VISION_DEFAULTS = dict(hidden_size=1408, intermediate_size=6144, num_hidden_layers=39, num_attention_heads=16,
+                             image_size=224, patch_size=14, hidden_act='gelu', layer_norm_eps=1e-6)
+QFORMER_DEFAULTS = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                        cross_attention_frequency=2, encoder_hidden_size=1408, layer_norm_eps=1e-12,
+                        hidden_act='gelu')
+
+
+def with_defaults(cfg, defaults):
+    out = dict(defaults)
+    out.update(cfg)
+    return out
+
+
 def vision_hparams(vc, what):
     hp = {k: cfg_int(vc, k, what) for k in ('hidden_size', 'intermediate_size', 'num_hidden_layers',
                                             'num_attention_heads', 'image_size', 'patch_size')}
@@ -175,7 +203,7 @@ def write_vision_keys(g, hp, variant, act, eps, mean, std, resize):
 
 
 def convert_clip_vision(ck, g, wtype):
-    cfg = ck.config.get('vision_config', ck.config)
+    cfg = with_defaults(ck.config.get('vision_config', ck.config), CLIP_VISION_DEFAULTS)
     hp = vision_hparams(cfg, 'clip-vision')
     act = cfg.get('hidden_act', 'quick_gelu')
     if act not in ('quick_gelu', 'gelu'):
@@ -210,6 +238,7 @@ def convert_eva_vision(ck, g, wtype):
     cfg = ck.config.get('vision_config')
     if not isinstance(cfg, dict):
         raise ConvertError('blip2: config.json has no vision_config')
+    cfg = with_defaults(cfg, BLIP2_VISION_DEFAULTS)
     hp = vision_hparams(cfg, 'blip2 vision')
     act = cfg.get('hidden_act', 'gelu')
     if act != 'gelu':
@@ -331,6 +360,7 @@ def blip2_qformer_hparams(ck):
     qc = ck.config.get('qformer_config')
     if not isinstance(qc, dict):
         raise ConvertError('blip2: config.json has no qformer_config')
+    qc = with_defaults(qc, QFORMER_DEFAULTS)
     hp = {'hidden': cfg_int(qc, 'hidden_size', 'qformer'), 'ff': cfg_int(qc, 'intermediate_size', 'qformer'),
           'layers': cfg_int(qc, 'num_hidden_layers', 'qformer'),
           'heads': cfg_int(qc, 'num_attention_heads', 'qformer'),
@@ -341,7 +371,7 @@ def blip2_qformer_hparams(ck):
         raise ConvertError('qformer: hidden_act %r is not supported (gelu)' % qc.get('hidden_act'))
     if hp['hidden'] % hp['heads']:
         raise ConvertError('qformer: %d heads do not divide hidden_size %d' % (hp['heads'], hp['hidden']))
-    return hp, cfg_int(ck.config, 'num_query_tokens', 'blip2')
+    return hp, cfg_int(with_defaults(ck.config, {'num_query_tokens': 32}), 'num_query_tokens', 'blip2')
 
 
 BLIP2_NAMES = {'emb_ln': 'layernorm', 'self': '.attention.'}

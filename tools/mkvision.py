@@ -5,7 +5,7 @@ shapes) is generated, then tools/convert.py turns it into the omnid GGUF. numpy 
 
   mkvision.py OUT_DIR [--type f32|f16] [--keep-hf]
 
-writes OUT_DIR/{clip_vit,blip2,blip2_qformer,video_qformer,bind_vision}.gguf (and, with
+writes OUT_DIR/{clip_vit,clip_vit_hd15,blip2,blip2_qformer,video_qformer,bind_vision}.gguf (and, with
 --keep-hf, the fake checkpoints under OUT_DIR/hf/). The same generators feed
 tools/golden/vision.py, so the PyTorch reference reads exactly these weights.
 
@@ -29,6 +29,8 @@ F32 = np.float32
 # The tiny shapes every test uses.
 CLIP = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
             image_size=32, patch_size=8, projection_dim=48, hidden_act='quick_gelu', layer_norm_eps=1e-5)
+# Head width 15 (not a multiple of 4): the ViT's fused-attention path.
+CLIP_HD15 = dict(CLIP, hidden_size=60, intermediate_size=120, num_hidden_layers=1, projection_dim=24)
 EVA = dict(hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
            image_size=28, patch_size=7, hidden_act='gelu', layer_norm_eps=1e-6)
 QF = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
@@ -153,6 +155,7 @@ def bind_head_ckpt(seed=4, c=HEAD):
 # name -> (generator, converter kind)
 COMPONENTS = {
     'clip_vit': (clip_vision_ckpt, 'clip-vision'),
+    'clip_vit_hd15': (lambda: clip_vision_ckpt(seed=6, cfg=CLIP_HD15), 'clip-vision'),
     'blip2': (blip2_ckpt, 'blip2'),
     'blip2_qformer': (blip2_ckpt, 'blip2-qformer'),
     'video_qformer': (video_qformer_ckpt, 'video-qformer'),

@@ -2,6 +2,7 @@
  *   pipelines: creating every embedded module with an empty pipeline cache (cold) vs
  *              after a restart with the cache written by the first run (warm); ratio
  *              warm/cold.
+ *   open:      om_gpu_open (instance + device + cache load), for scale.
  *   submit:    om_cmd_begin + om_cmd_submit of an empty recording vs the reference, a raw
  *              vkQueueSubmit of no command buffers + fence wait on the same queue.
  * Usage: bench_gpu [iterations]. Uses a temporary $XDG_CACHE_HOME. */
@@ -87,8 +88,10 @@ int main(int argc, char **argv)
 
     om_gpu *gpu;
     int failed_cold, failed_warm;
+    double t_open = now_us();
     if (open_gpu(&gpu, 0))
         return 1;
+    t_open = (now_us() - t_open) / 1e3;
     double cold = create_all(gpu, &failed_cold);
     om_gpu_close(gpu);                  /* writes the cache */
     if (open_gpu(&gpu, 1))
@@ -99,6 +102,7 @@ int main(int argc, char **argv)
     create_all(gpu, &failed_hit);
     double hit_us = (now_us() - t0) / (om_shader_count ? om_shader_count : 1);
 
+    printf("open: %.1f ms (instance, device, pipeline cache)\n", t_open);
     printf("pipelines: %d modules (%d failed), cold %.1f ms, warm %.1f ms, warm/cold %.2f, "
            "in-process lookup %.2f us\n", om_shader_count, failed_cold, cold, warm,
            cold > 0 ? warm / cold : 0.0, hit_us);

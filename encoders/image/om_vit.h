@@ -58,7 +58,7 @@ int  om_vit_encode(om_vit *v, const float *pixels, int B, float *out, float *hid
 /* One packed RGB24 image (rows of `stride` bytes, top first) -> [3, S, S] normalised:
  * clip resizes the shortest side to S and crops the centre, blip2 resizes both sides
  * to S; bicubic (libswscale); then (x/255 - mean) / std. At most 16384 x 16384. */
-int  om_vit_preprocess(const om_vit *v, const uint8_t *rgb, int width, int height, int stride,
+int  om_vit_preprocess(om_vit *v, const uint8_t *rgb, int width, int height, int stride,
                        float *out);
 
 #endif

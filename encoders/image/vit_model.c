@@ -148,12 +148,14 @@ static int load_weights(om_vit *v)
     return 0;
 }
 
-/* Bytes of one forward's activations for B frames; vit_forward.c allocates in this order. */
+/* Bytes of one forward's activations for B frames (vit_forward.c's alloc_act): the
+ * per-token tensors plus the attention scores and probabilities of every head. */
 static uint64_t arena_bytes(const om_vit_hparams *hp, uint64_t B)
 {
     const uint64_t S = (uint64_t)hp->image_size, T = (uint64_t)hp->n_tok, D = (uint64_t)hp->n_embd;
+    const uint64_t Tp = (T + 3) & ~(uint64_t)3, H = (uint64_t)hp->n_head;
     uint64_t floats = B * (3 * S * S + (uint64_t)hp->n_patch * D + 9 * T * D + (uint64_t)hp->n_ff * T +
-                           2 * D + (uint64_t)hp->out_dim);
+                           2 * D + (uint64_t)hp->out_dim + H * T * (T + Tp) + Tp * D);
     return floats * 4 + 32 * 256;
 }
 

@@ -28,9 +28,8 @@ static int resize(om_vit *m, const uint8_t *rgb, int w, int h, int stride, int n
     return 0;
 }
 
-int om_vit_preprocess(const om_vit *v, const uint8_t *rgb, int width, int height, int stride, float *out)
+int om_vit_preprocess(om_vit *m, const uint8_t *rgb, int width, int height, int stride, float *out)
 {
-    om_vit *m = (om_vit *)v;    /* only the error message is written */
     const om_vit_hparams *hp = &m->hp;
     const int S = hp->image_size;
     if (!rgb || !out || width < 1 || height < 1 || width > MAX_SIDE || height > MAX_SIDE || stride < 3 * width)

@@ -88,8 +88,11 @@ uint8_t *fx_ref_frame(const char *file, double t, int w, int h, const char *vf)
         snprintf(filt, sizeof(filt), "-vf '%s'", vf);
     else
         snprintf(filt, sizeof(filt), "-s %dx%d", w, h);
-    if (fx_ffmpeg("-ss %.6f -i %s -frames:v 1 %s -f rawvideo -pix_fmt rgb24 %s",
-                  t, file, filt, out) != 0)
+    char ss[64] = "";
+    if (t >= 0)
+        snprintf(ss, sizeof(ss), "-ss %.6f", t);
+    if (fx_ffmpeg("%s -i %s -frames:v 1 %s -f rawvideo -pix_fmt rgb24 %s",
+                  ss, file, filt, out) != 0)
         return NULL;
     size_t n = 0;
     uint8_t *buf = fx_read(out, &n);

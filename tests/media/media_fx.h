@@ -22,8 +22,9 @@ int fx_ffmpeg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint8_t *fx_read(const char *path, size_t *n);
 int fx_write(const char *path, const void *data, size_t n);
 
-/* The frame ffmpeg extracts at t seconds, scaled to w x h rgb24 with the filter
- * chain vf ("" = plain -s scaling); malloc'd w*h*3 bytes or NULL. */
+/* The frame ffmpeg extracts at t seconds (t < 0: no -ss, the first frame vf passes),
+ * scaled to w x h rgb24 with the filter chain vf (NULL = plain -s scaling); malloc'd
+ * w*h*3 bytes or NULL. */
 uint8_t *fx_ref_frame(const char *file, double t, int w, int h, const char *vf);
 
 /* Largest absolute difference of two byte buffers, and the mean one. */

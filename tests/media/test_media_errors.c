@@ -186,6 +186,8 @@ static void test_bad_arguments(void **state)
     om_media_opts_default(&o);
     o.av_opts = "video_size";
     open_fails(fx_path("h264.mp4"), &o, OM_EINVAL, "av_opts");
+    o.av_opts = "video_size=64x48";           /* a V4L2 option: mp4 takes none of it */
+    open_fails(fx_path("h264.mp4"), &o, OM_EINVAL, "option 'video_size' not known to mov");
     open_fails("nosuchproto://x", NULL, OM_EUNSUPPORTED, "Protocol not found");
     assert_int_equal(om_media_probe(NULL, NULL), OM_EINVAL);
     assert_int_equal(om_media_seek(NULL, 0), OM_EINVAL);
@@ -272,10 +274,10 @@ static void *interrupt_later(void *arg)
 static void test_udp_stream_and_interrupt(void **state)
 {
     int port = free_port() + 1;
-    pid_t pid = spawn_sender(port, 3.0);
+    pid_t pid = spawn_sender(port, 10.0);  /* killed once read from */
     om_media_opts o;
     om_media_opts_default(&o);
-    o.timeout_ms = 4000;
+    o.timeout_ms = 8000;
     o.format = "mpegts";
     char url[64];
     snprintf(url, sizeof(url), "udp://127.0.0.1:%d", port);
@@ -319,7 +321,7 @@ static void test_rtsp(void **state)
     int port = free_port() + 2;
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "sleep 0.3; exec ffmpeg -nostdin -loglevel quiet -re -f lavfi "
-             "-i testsrc=size=64x48:rate=25:duration=3 -c:v mpeg2video -g 5 -f rtsp "
+             "-i testsrc=size=64x48:rate=25:duration=10 -c:v mpeg2video -g 5 -f rtsp "
              "rtsp://127.0.0.1:%d/live", port);
     char *argv[] = { "sh", "-c", cmd, NULL };
     pid_t pid = 0;

@@ -43,6 +43,11 @@ static int gen(void **state)
                    "\"setpts='if(lt(N,3),N,50+N)'\" -fps_mode vfr -c:v libx264 "
                    "-x264-params bframes=2:b-adapt=0:b-pyramid=none:keyint=100 "
                    "-pix_fmt yuv420p %s", fx_path("gap.mkv"));
+    /* no duration anywhere: matroska written to a pipe, a raw H.264 stream */
+    r |= fx_ffmpeg("-f lavfi -i testsrc=size=64x48:rate=25:duration=4 -c:v libx264 -g 25 "
+                   "-pix_fmt yuv420p -f matroska pipe:1 > %s", fx_path("nodur.mkv"));
+    r |= fx_ffmpeg("-f lavfi -i testsrc=size=64x48:rate=25:duration=4 -c:v libx264 -g 25 "
+                   "-pix_fmt yuv420p %s", fx_path("raw.h264"));
     return r == 0 ? 0 : -1;
 }
 
@@ -239,6 +244,63 @@ static void test_unknown_duration(void **state)
     om_media_close(src);
 }
 
+static void test_no_duration_files(void **state)
+{
+    const char *names[] = { "nodur.mkv", "raw.h264" };
+    for (int k = 0; k < 2; k++) {
+        char file[512];
+        snprintf(file, sizeof(file), "%s", fx_path(names[k]));
+        om_media *src = open_ok(file, NULL);
+        om_media_info in;
+        assert_int_equal(om_media_probe(src, &in), 0);
+        assert_true(in.duration_s < 0);
+        om_media_frame *fr = NULL;
+        int n = 0;
+        assert_int_equal(om_media_sample_frames(src, 4, 0, NULL, &fr, &n), 0);
+        assert_int_equal(n, 4);
+        assert_int_equal(om_media_frames_decoded(src), 100);   /* decoded through once */
+        for (int i = 0; i < n; i++) {
+            /* by index over 100 frames at 25 fps: sample i in segment i, +- a stride */
+            print_message("%s: sample %d at %.2f s\n", names[k], i, fr[i].t);
+            assert_true(fr[i].t >= i * 1.0 - 0.5 && fr[i].t < (i + 1) * 1.0 + 0.5);
+            if (i)
+                assert_true(fr[i].t > fr[i - 1].t);
+        }
+        /* the pixels are those of the frame at the reported time (picked by index:
+         * the CLI cannot seek in a raw stream either) */
+        char vf[64];
+        snprintf(vf, sizeof(vf), "select=eq(n\\,%ld)", lround(fr[2].t * 25));
+        uint8_t *ref = fx_ref_frame(file, -1, 64, 48, vf);
+        assert_non_null(ref);
+        assert_true(fx_max_diff(fr[2].rgb, ref, 64 * 48 * 3, NULL) <= 1);
+        free(ref);
+        /* again on the same source: back to the start, the same frames */
+        om_media_frame *fr2 = NULL;
+        int n2 = 0;
+        int r2 = om_media_sample_frames(src, 4, 0, NULL, &fr2, &n2);
+        if (r2) print_message("%s\n", om_media_last_error(src));
+        assert_int_equal(r2, 0);
+        assert_int_equal(n2, n);
+        for (int i = 0; i < n; i++) {
+            assert_true(fr2[i].t == fr[i].t);
+            assert_memory_equal(fr2[i].rgb, fr[i].rgb, 64 * 48 * 3);
+        }
+        om_media_frames_free(fr2, n2);
+        om_media_frames_free(fr, n);
+        if (k == 1) {
+            /* a raw stream has no timestamps to seek by: only a rewind works */
+            assert_int_equal(om_media_seek(src, 1.0), OM_EUNSUPPORTED);
+            assert_non_null(strstr(om_media_last_error(src), "cannot seek"));
+            om_media_frame f;
+            assert_int_equal(om_media_seek(src, 0), 0);
+            assert_int_equal(om_media_read_video(src, NULL, &f), 0);
+            assert_true(f.t == 0);
+            om_media_frame_free(&f);
+        }
+        om_media_close(src);
+    }
+}
+
 static void test_endless_hits_max_duration(void **state)
 {
     om_media_opts o;
@@ -304,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_gap_after_b_frame),
         cmocka_unit_test(test_one_frame),
         cmocka_unit_test(test_unknown_duration),
+        cmocka_unit_test(test_no_duration_files),
         cmocka_unit_test(test_endless_hits_max_duration),
         cmocka_unit_test(test_truncated_faststart),
         cmocka_unit_test(test_max_frames),

@@ -165,8 +165,3 @@ void fx_check_message(fx *f, const char *opname)
     printf("  refused: %s\n", msg);
     assert_non_null(strstr(msg, opname));
 }
-
-void fx_no_validation_errors(fx *f)
-{
-    assert_int_equal(om_gpu_validation_errors(f->gpu), 0);
-}

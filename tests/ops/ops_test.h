@@ -51,7 +51,5 @@ om_cmd *fx_begin(fx *f);
         om_cmd_abort(c_);                                                             \
     } while (0)
 void fx_check_message(fx *f, const char *opname);
-/* Zero validation-layer errors so far. */
-void fx_no_validation_errors(fx *f);
 
 #endif

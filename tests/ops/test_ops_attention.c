@@ -1,8 +1,10 @@
 /* test_ops_attention: fused attention against softmax(q·kᵀ·scale + mask)·v computed by
  * PyTorch in float64 (tools/golden/ops.py), with sharp scores (mean peak probability
- * 0.3-0.7): causal with a KV offset and GQA 8:2, cross-attention Tq=5/Tk=37 with an
- * additive -inf mask and head_dim_v != head_dim, a decode step (Tq=1) over 160 F16
- * keys, an F16 causal prefill, strided q/k/v views; refused shapes. */
+ * 0.3-0.7): causal with a KV offset and GQA 8:2, cross-attention Tq=5/Tk=37 with GQA
+ * 4:2, an additive -inf mask and head_dim_v != head_dim, a decode step (Tq=1) over 160
+ * F16 keys, an F16 causal prefill, strided q/dst views, one query at a time through
+ * views; both kernels (attn_vec.comp for aligned K/V, attn.comp otherwise); refused
+ * shapes. */
 #include <math.h>
 
 #include "ops_test.h"
@@ -68,6 +70,67 @@ static void test_prefill_f16_strided(void **state)
     fx_expect(f, &y, "attn_pre_out", ATTN_ATOL, ATTN_RTOL);
 }
 
+/* The causal and cross goldens again, one query at a time through views (Tq = 1, as a
+ * decode step). A lone query with causal masking sees every key it is given, so query
+ * i gets keys [0, i + 14]. */
+static void test_per_query_views(void **state)
+{
+    fx *f = *state;
+    om_tensor q = fx_load(f, "attn_causal_q"), k = fx_load(f, "attn_causal_k");
+    om_tensor v = fx_load(f, "attn_causal_v");
+    om_tensor y = fx_empty(f, OM_TYPE_F32, 32, 8, 5, 1);
+    om_tensor cq = fx_load(f, "attn_cross_q"), ck = fx_load(f, "attn_cross_k");
+    om_tensor cv = fx_load(f, "attn_cross_v"), cm = fx_load(f, "attn_cross_mask");
+    om_tensor cy = fx_empty(f, OM_TYPE_F32, 24, 4, 5, 1);
+    om_cmd *c = fx_begin(f);
+    for (int64_t i = 0; i < 5; i++) {
+        const int64_t st[4] = { 0, 0, i, 0 }, zero[4] = { 0, 0, 0, 0 };
+        const int64_t nq[4] = { 32, 8, 1, 1 }, nk[4] = { 32, 2, i + 15, 1 };
+        om_tensor qi = om_tensor_view(&q, st, nq), yi = om_tensor_view(&y, st, nq);
+        om_tensor ki = om_tensor_view(&k, zero, nk), vi = om_tensor_view(&v, zero, nk);
+        assert_int_equal(om_op_attention(c, &yi, &qi, &ki, &vi, NULL, 1.0f / sqrtf(32.0f), 1), 0);
+
+        const int64_t cnq[4] = { 32, 4, 1, 1 }, cny[4] = { 24, 4, 1, 1 };
+        const int64_t mst[4] = { 0, i, 0, 0 }, mne[4] = { 37, 1, 1, 1 };
+        om_tensor cqi = om_tensor_view(&cq, st, cnq), cyi = om_tensor_view(&cy, st, cny);
+        om_tensor cmi = om_tensor_view(&cm, mst, mne);
+        assert_int_equal(om_op_attention(c, &cyi, &cqi, &ck, &cv, &cmi, 1.0f / sqrtf(32.0f), 0), 0);
+    }
+    fx_submit(f, c);
+    fx_expect(f, &y, "attn_causal_out", ATTN_ATOL, ATTN_RTOL);
+    fx_expect(f, &cy, "attn_cross_out", ATTN_ATOL, ATTN_RTOL);
+}
+
+/* K/V 4 bytes (F32) or 2 bytes (F16) off the alignment of 4-value loads: the generic
+ * kernel (attn.comp) instead of attn_vec.comp, on the causal and decode goldens. */
+static om_tensor misaligned_copy(fx *f, om_cmd *c, const om_tensor *t)
+{
+    const int64_t es = t->type == OM_TYPE_F16 ? 2 : 4;
+    om_tensor pad = fx_empty(f, t->type, om_tensor_nelem(t) + 1, 1, 1, 1);
+    om_tensor m = om_tensor_make(pad.buf, (uint64_t)es, t->type, t->ne[0], t->ne[1], t->ne[2], 1);
+    assert_int_equal(om_op_copy(c, &m, t), 0);
+    return m;
+}
+
+static void test_generic_kernel_unaligned(void **state)
+{
+    fx *f = *state;
+    om_tensor q = fx_load(f, "attn_causal_q"), k = fx_load(f, "attn_causal_k");
+    om_tensor v = fx_load(f, "attn_causal_v");
+    om_tensor dq = fx_load(f, "attn_dec_q"), dk = fx_load(f, "attn_dec_k");
+    om_tensor dv = fx_load(f, "attn_dec_v");
+    om_tensor y = fx_empty(f, OM_TYPE_F32, 32, 8, 5, 1);
+    om_tensor dy = fx_empty(f, OM_TYPE_F32, 32, 4, 1, 1);
+    om_cmd *c = fx_begin(f);
+    om_tensor k1 = misaligned_copy(f, c, &k), v1 = misaligned_copy(f, c, &v);
+    om_tensor dk1 = misaligned_copy(f, c, &dk), dv1 = misaligned_copy(f, c, &dv);
+    assert_int_equal(om_op_attention(c, &y, &q, &k1, &v1, NULL, 1.0f / sqrtf(32.0f), 1), 0);
+    assert_int_equal(om_op_attention(c, &dy, &dq, &dk1, &dv1, NULL, 1.0f / sqrtf(32.0f), 1), 0);
+    fx_submit(f, c);
+    fx_expect(f, &y, "attn_causal_out", ATTN_ATOL, ATTN_RTOL);
+    fx_expect(f, &dy, "attn_dec_out", ATTN_ATOL, ATTN_RTOL);
+}
+
 static void test_refused(void **state)
 {
     fx *f = *state;
@@ -100,6 +163,8 @@ int main(void)
         FX_TEST(test_cross_mask),
         FX_TEST(test_decode_f16),
         FX_TEST(test_prefill_f16_strided),
+        FX_TEST(test_per_query_views),
+        FX_TEST(test_generic_kernel_unaligned),
         FX_TEST(test_refused),
     };
     return cmocka_run_group_tests(tests, fx_setup, fx_teardown);

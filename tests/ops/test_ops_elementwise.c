@@ -8,7 +8,8 @@
 static void test_tensor_helpers(void **state)
 {
     fx *f = *state;
-    om_tensor t = om_tensor_make(NULL, 64, OM_TYPE_F32, 5, 4, 3, 2);
+    om_tensor base = fx_empty(f, OM_TYPE_F32, 160, 1, 1, 1);
+    om_tensor t = om_tensor_make(base.buf, 64, OM_TYPE_F32, 5, 4, 3, 2);
     assert_int_equal(om_tensor_nelem(&t), 120);
     assert_int_equal(om_tensor_nbytes(&t), 480);
     assert_int_equal(t.nb[0], 4);
@@ -32,7 +33,6 @@ static void test_tensor_helpers(void **state)
     om_tensor row = om_tensor_view(&t, row_st, row_ne);
     assert_true(om_tensor_is_contiguous(&row));
 
-    t.buf = (om_buf *)&t;       /* any non-NULL marker: views must keep or clear it */
     const int64_t bad_st[4] = { 3, 0, 0, 0 };
     assert_null(om_tensor_view(&t, bad_st, ne).buf);
     assert_non_null(om_tensor_view(&t, st, ne).buf);
@@ -146,6 +146,11 @@ static void test_refused(void **state)
     fx_refused(f, OM_EINVAL, "mul", om_op_mul(c, &d, &a, &a));       /* dst shape */
     fx_refused(f, OM_EINVAL, "scale", om_op_scale(c, &h, &a, 2.0f)); /* F16 dst */
     fx_refused(f, OM_ERANGE, "silu", om_op_unary(c, &a, &big, OM_UNARY_SILU));
+    om_tensor far = a;
+    far.nb[1] = (uint64_t)4 << 30;               /* row 2 sits past 2^31 elements */
+    fx_refused(f, OM_ERANGE, "gelu", om_op_unary(c, &a, &far, OM_UNARY_GELU_ERF));
+    far.nb[1] = 6;                               /* not a whole number of f32 */
+    fx_refused(f, OM_EINVAL, "gelu", om_op_unary(c, &a, &far, OM_UNARY_GELU_ERF));
     fx_refused(f, OM_EINVAL, "unary", om_op_unary(c, &a, &a, 99));
     fx_refused(f, OM_EINVAL, "swiglu", om_op_swiglu(c, &a, &a, &d));
     fx_refused(f, OM_EINVAL, "add", om_op_add(c, &a, &a, NULL));

@@ -37,10 +37,15 @@ static void test_copy(void **state)
     const int64_t st[4] = { 3, 1, 0, 0 }, ne[4] = { 9, 4, 1, 1 };
     om_tensor hv = om_tensor_view(&h, st, ne);
     om_tensor y32 = fx_empty(f, OM_TYPE_F32, 9, 4, 1, 1);
+    om_tensor h16 = fx_empty(f, OM_TYPE_F16, 9, 4, 1, 1);
+    om_tensor y32b = fx_empty(f, OM_TYPE_F32, 9, 4, 1, 1);
     om_cmd *c = fx_begin(f);
     assert_int_equal(om_op_copy(c, &y16, &sp), 0);
     assert_int_equal(om_op_copy(c, &y32, &hv), 0);
+    assert_int_equal(om_op_copy(c, &h16, &hv), 0);         /* F16 -> F16, then back to F32 */
+    assert_int_equal(om_op_copy(c, &y32b, &h16), 0);
     fx_submit(f, c);
+    fx_expect(f, &y32b, "cpy_slice_out", 0.0, 0.0);
     /* Rounding to F16 may differ from numpy's by one unit in the last place (2^-10). */
     fx_expect(f, &y16, "cpy_perm_f16_out", 0.0, 1e-3);
     fx_expect(f, &y32, "cpy_slice_out", 0.0, 0.0);
@@ -74,6 +79,9 @@ static void test_refused(void **state)
     fx_refused(f, OM_EINVAL, "concat", om_op_concat(c, &y, &a, &a, 4));
     fx_refused(f, OM_EINVAL, "copy", om_op_copy(c, &y, &a));
     fx_refused(f, OM_EINVAL, "copy", om_op_copy(c, &i32, &a));
+    const int64_t st[4] = { 1, 0, 0, 0 }, ne[4] = { 7, 3, 2, 1 };
+    om_tensor outside = om_tensor_view(&a, st, ne);           /* one past ne[0] */
+    fx_refused(f, OM_EINVAL, "copy", om_op_copy(c, &a, &outside));
     fx_refused(f, OM_EINVAL, "upsample2x", om_op_upsample2x(c, &up, &a));
     fx_refused(f, OM_EINVAL, "mean", om_op_mean(c, &m, &a));
     fx_refused(f, OM_EINVAL, "argmax", om_op_argmax(c, &idx, &a));

@@ -86,6 +86,14 @@ static void test_bad_device(void **state)
     assert_int_equal(om_gpu_open(&gpu, &o, err, sizeof err), OM_OK);
     close_gpu(gpu);
     unsetenv("OMNID_DEVICE");
+
+    /* No driver at all: the loader finds no ICD. */
+    setenv("VK_ICD_FILENAMES", "/nonexistent/omnid-test-icd.json", 1);
+    int ret = om_gpu_open(&gpu, &o, err, sizeof err);
+    unsetenv("VK_ICD_FILENAMES");
+    assert_int_equal(ret, OM_ENODEV);
+    assert_null(gpu);
+    assert_non_null(strstr(err, "no Vulkan driver found"));
 }
 
 static void test_info(void **state)
@@ -113,15 +121,14 @@ static void fill(uint8_t *p, size_t n, unsigned seed)
         p[i] = (uint8_t)(seed + i * 131 + (i >> 9));
 }
 
-static void roundtrip(om_gpu *gpu, int usage, int expect_map)
+static void roundtrip(om_gpu *gpu, int usage, int expect_map, uint64_t size)
 {
-    const uint64_t size = (1u << 20) + 13, off = 7, n = size - 20;
+    const uint64_t off = 7, n = size - 20;
     om_buf *b = NULL;
     assert_int_equal(om_buf_create(gpu, size, usage, &b), OM_OK);
     assert_int_equal(om_buf_size(b), size);
     assert_true(om_buf_addr(b) != 0);
-    if (expect_map >= 0)
-        assert_int_equal(om_buf_map(b) != NULL, expect_map);
+    assert_int_equal(om_buf_map(b) != NULL, expect_map);
     uint8_t *src = malloc(size), *dst = malloc(size);
     fill(src, size, (unsigned)usage);
     memset(dst, 0xAB, size);
@@ -142,13 +149,39 @@ static void roundtrip(om_gpu *gpu, int usage, int expect_map)
 static void test_buffers(void **state)
 {
     om_gpu *gpu = *state;
-    roundtrip(gpu, OM_BUF_DEVICE, om_gpu_get_info(gpu)->unified_memory);
-    roundtrip(gpu, OM_BUF_UPLOAD, 1);
-    roundtrip(gpu, OM_BUF_DOWNLOAD, 1);
+    const uint64_t size = (1u << 20) + 13;
+    roundtrip(gpu, OM_BUF_DEVICE, om_gpu_get_info(gpu)->unified_memory, size);
+    roundtrip(gpu, OM_BUF_UPLOAD, 1, size);
+    roundtrip(gpu, OM_BUF_DOWNLOAD, 1, size);
     om_buf *b = NULL;
     assert_int_equal(om_buf_create(gpu, 0, OM_BUF_DEVICE, &b), OM_EINVAL);
     assert_int_equal(om_buf_create(gpu, 16, 7, &b), OM_EINVAL);
     assert_null(b);
+}
+
+static om_pipe *copy_pipe(om_gpu *gpu);
+static int copy(om_cmd *c, om_pipe *p, om_buf *src, om_buf *dst, uint32_t n, float add);
+
+/* A kernel sees what staging wrote, and staging reads what the kernel wrote. */
+static void staged_dispatch(om_gpu *gpu)
+{
+    enum { N = 1000 };
+    om_buf *a, *b;
+    assert_int_equal(om_buf_create(gpu, N * 4, OM_BUF_DEVICE, &a), OM_OK);
+    assert_int_equal(om_buf_create(gpu, N * 4, OM_BUF_DEVICE, &b), OM_OK);
+    float x[N], y[N];
+    for (int i = 0; i < N; i++)
+        x[i] = (float)i * 0.5f;
+    assert_int_equal(om_buf_write(a, 0, x, sizeof x), OM_OK);
+    om_cmd *c;
+    assert_int_equal(om_cmd_begin(gpu, &c), OM_OK);
+    assert_int_equal(copy(c, copy_pipe(gpu), a, b, N, 2.0f), OM_OK);
+    assert_int_equal(om_cmd_submit(c), OM_OK);
+    assert_int_equal(om_buf_read(b, 0, y, sizeof y), OM_OK);
+    for (int i = 0; i < N; i++)
+        assert_true(y[i] == x[i] + 2.0f);
+    om_buf_destroy(a);
+    om_buf_destroy(b);
 }
 
 /* The same round trip through the staging buffer: OMNID_UNIFIED=0 turns the direct map off. */
@@ -159,7 +192,9 @@ static void test_buffers_staging(void **state)
     om_gpu *gpu = open_gpu();
     unsetenv("OMNID_UNIFIED");
     assert_int_equal(om_gpu_get_info(gpu)->unified_memory, 0);
-    roundtrip(gpu, OM_BUF_DEVICE, 0);
+    roundtrip(gpu, OM_BUF_DEVICE, 0, (1u << 20) + 13);
+    roundtrip(gpu, OM_BUF_DEVICE, 0, (40u << 20) + 5);     /* more than one 32 MiB staging chunk */
+    staged_dispatch(gpu);
     close_gpu(gpu);
 }
 
@@ -490,6 +525,24 @@ static void test_pipeline_cache(void **state)
     free(saved);
 }
 
+/* The counter behind every "zero validation errors" assert does count: a pipeline layout
+ * whose push range is smaller than the shader's block is a validation error. */
+static void test_validation_counts(void **state)
+{
+    (void)state;
+    om_gpu_opts o = { .validation = 1, .quiet = 1 };
+    char err[256];
+    om_gpu *gpu;
+    assert_int_equal(om_gpu_open(&gpu, &o, err, sizeof err), OM_OK);
+    assert_int_equal(om_gpu_validation_errors(gpu), 0);
+    fprintf(stderr, "test_validation_counts: one validation error expected below\n");
+    om_pipe *p;
+    uint32_t spec = WG;
+    om_gpu_pipeline(gpu, "copy_test", &spec, 1, 8, &p);
+    assert_true(om_gpu_validation_errors(gpu) > 0);
+    om_gpu_close(gpu);
+}
+
 int main(void)
 {
     const struct CMUnitTest standalone[] = {
@@ -497,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_bad_device),
         cmocka_unit_test(test_buffers_staging),
         cmocka_unit_test(test_pipeline_cache),
+        cmocka_unit_test(test_validation_counts),
     };
     const struct CMUnitTest shared[] = {
         cmocka_unit_test(test_info),

@@ -201,6 +201,10 @@ def main():
     save(out, 'clip_hidden', last)
     for bug in ('gelu', 'no_pos'):
         check_sensitive('clip ' + bug, emb, clip_vision(w, tcfg, px, bug)[0])
+    ow, ocfg = mkvision.clip_vision_ckpt(seed=6, cfg=mkvision.CLIP_HD15)
+    emb, last = clip_vision({k: T(v) for k, v in ow.items()}, ocfg, px)
+    save(out, 'clip_hd15_embeds', emb)
+    save(out, 'clip_hd15_hidden', last)
 
     bw, bcfg = mkvision.blip2_ckpt()
     w = {k: T(v) for k, v in bw.items()}

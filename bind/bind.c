@@ -19,6 +19,7 @@ struct om_bind {
     om_tensor        ln_w, ln_b, head_w, head_b;   /* head_b.buf NULL: no bias */
     om_tensor        proj_w, proj_b;
     int              max_rows;
+    om_arena        *arena;                          /* one call's activations */
     om_buf          *upload, *download;
     uint64_t         up_bytes, down_bytes;
     char             err[512];
@@ -78,7 +79,7 @@ int om_bind_open(om_bind **out, om_gpu *gpu, const char *path, int max_rows, cha
     if (!m)
         return OM_ENOMEM;
     m->gpu = gpu;
-    m->max_rows = max_rows > 0 && max_rows <= 65536 ? max_rows : 4096;
+    m->max_rows = max_rows > 0 && max_rows <= 65536 ? max_rows : 256;
     m->hp.eps = 1e-6f;
     m->hp.logit_scale = 1.0f;
     om_gguf *g = NULL;
@@ -93,10 +94,12 @@ int om_bind_open(om_bind **out, om_gpu *gpu, const char *path, int max_rows, cha
         const int dims[4] = { hp->n_embd, hp->joint_dim, hp->proj_in, hp->llm_width };
         for (int i = 0; i < 4; i++)
             wmax = (uint64_t)dims[i] > wmax ? (uint64_t)dims[i] : wmax;
-        /* The head reads one token per item: only that row is uploaded. */
+        /* The head reads one token per item: only that row is uploaded. A call holds at
+         * most five row sets (input, normalised, projected, unit, output). */
         m->up_bytes = R * wmax * 4;
         m->down_bytes = R * wmax * 4;
-        if ((rc = om_buf_create(gpu, m->up_bytes, OM_BUF_UPLOAD, &m->upload)) ||
+        if ((rc = om_arena_create(gpu, 5 * R * wmax * 4 + 8 * 256, &m->arena)) ||
+            (rc = om_buf_create(gpu, m->up_bytes, OM_BUF_UPLOAD, &m->upload)) ||
             (rc = om_buf_create(gpu, m->down_bytes, OM_BUF_DOWNLOAD, &m->download)))
             om_wset_fail(&m->w, rc, "staging buffers: %s", om_gpu_last_error(gpu));
     }
@@ -118,6 +121,7 @@ void om_bind_close(om_bind *m)
         return;
     om_buf_destroy(m->upload);
     om_buf_destroy(m->download);
+    om_arena_destroy(m->arena);
     om_wset_free(&m->w);
     free(m);
 }
@@ -125,49 +129,36 @@ void om_bind_close(om_bind *m)
 const om_bind_hparams *om_bind_get_hparams(const om_bind *m) { return &m->hp; }
 const char *om_bind_last_error(const om_bind *m) { return m->err; }
 
-/* Runs `rec` on n rows uploaded from x (in_w wide) and downloads n x out_w. The two
- * activations live in device buffers of the call's own size. */
+/* Runs `rec` on n rows uploaded from x (in_w wide) and downloads n x out_w. */
 typedef int (*bind_rec)(om_bind *m, om_cmd *c, const om_tensor *in, const om_tensor *out, om_arena *a);
 
 static int run(om_bind *m, const float *x, int n, int in_w, int out_w, bind_rec rec, float *out)
 {
     const uint64_t ib = (uint64_t)n * in_w * 4, ob = (uint64_t)n * out_w * 4;
-    om_arena *a = NULL;
     om_cmd *c = NULL;
     om_tensor tin, tout;
-    int rc = om_arena_create(m->gpu, 3 * (ib + ob) + 8 * 256, &a);
-    if (rc)
-        return om_wset_fail(&m->w, rc, "activations: %s", om_gpu_last_error(m->gpu));
-    if ((rc = om_tensor_alloc(a, OM_TYPE_F32, in_w, n, 1, 1, &tin)) ||
-        (rc = om_tensor_alloc(a, OM_TYPE_F32, out_w, n, 1, 1, &tout))) {
-        om_arena_destroy(a);
+    om_arena_reset(m->arena);
+    int rc;
+    if ((rc = om_tensor_alloc(m->arena, OM_TYPE_F32, in_w, n, 1, 1, &tin)) ||
+        (rc = om_tensor_alloc(m->arena, OM_TYPE_F32, out_w, n, 1, 1, &tout)))
         return om_wset_fail(&m->w, rc, "activations of %d rows", n);
-    }
     char *up = om_buf_map(m->upload);
     const char *dl = om_buf_map(m->download);
-    if (!up || !dl) {
-        om_arena_destroy(a);
+    if (!up || !dl)
         return om_wset_fail(&m->w, OM_EINTERNAL, "staging buffers are not mappable");
-    }
     memcpy(up, x, ib);
-    if ((rc = om_cmd_begin(m->gpu, &c))) {
-        om_arena_destroy(a);
+    if ((rc = om_cmd_begin(m->gpu, &c)))
         return om_wset_fail(&m->w, rc, "%s", om_gpu_last_error(m->gpu));
-    }
-    if ((rc = om_cmd_copy(c, tin.buf, tin.off, m->upload, 0, ib)) || (rc = rec(m, c, &tin, &tout, a)) ||
+    if ((rc = om_cmd_copy(c, tin.buf, tin.off, m->upload, 0, ib)) || (rc = rec(m, c, &tin, &tout, m->arena)) ||
         (rc = om_cmd_copy(c, m->download, 0, tout.buf, tout.off, ob))) {
         om_wset_fail(&m->w, rc, "recording: %s", om_gpu_last_error(m->gpu));
         om_cmd_abort(c);
-        om_arena_destroy(a);
         return rc;
     }
-    rc = om_cmd_submit(c);
-    if (rc)
-        om_wset_fail(&m->w, rc, "bind forward: %s", om_gpu_last_error(m->gpu));
-    else
-        memcpy(out, dl, ob);
-    om_arena_destroy(a);
-    return rc;
+    if ((rc = om_cmd_submit(c)))
+        return om_wset_fail(&m->w, rc, "bind forward: %s", om_gpu_last_error(m->gpu));
+    memcpy(out, dl, ob);
+    return 0;
 }
 
 static int rec_head(om_bind *m, om_cmd *c, const om_tensor *in, const om_tensor *out, om_arena *a)

@@ -29,7 +29,8 @@ typedef struct om_bind_hparams {
     int   proj_in, llm_width;    /* projection: proj_in -> llm_width */
 } om_bind_hparams;
 
-/* max_rows bounds one call's rows (head: items, projection: rows); 0: 4096. */
+/* max_rows bounds one call's rows (head: items, projection: rows); 0: 256. The buffers
+ * for that many rows are made here, so a call never allocates device memory. */
 int  om_bind_open(om_bind **out, om_gpu *gpu, const char *path, int max_rows, char *err, size_t errlen);
 void om_bind_close(om_bind *b);
 const om_bind_hparams *om_bind_get_hparams(const om_bind *b);

@@ -140,6 +140,8 @@ static const struct str_key {
     { "daemon",   "ready_file", offsetof(om_config, ready_file), OM_PATH_LEN },
     { "security", "secret_key", offsetof(om_config, secret_key), OM_PATH_LEN },
     { "security", "allow",      offsetof(om_config, allow),      OM_PATH_LEN },
+    { "security", "worker_key", offsetof(om_config, worker_key), OM_PATH_LEN },
+    { "security", "server_key", offsetof(om_config, server_key), OM_PATH_LEN },
 };
 
 static int set_stage(om_config *cfg, const char *name, const char *key, const char *value,

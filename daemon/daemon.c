@@ -177,13 +177,17 @@ int om_daemon_open(om_daemon **out, const om_config *cfg, char *err, size_t errl
     if (!rc)
         rc = bind_ep(d, d->backend, OM_BACKEND_INPROC, NULL, d->ep_backend, err, errlen);
     if (!rc && cfg->backend[0] && strcmp(cfg->backend, "off"))
-        rc = bind_ep(d, d->backend, cfg->backend, NULL, d->ep_backend, err, errlen);
+        rc = bind_ep(d, d->backend, cfg->backend, key, d->ep_backend, err, errlen);
     if (!rc)
         rc = start_workers(d, err, errlen);
     if (!rc)
         rc = om_supervisor_init(&d->sup, &d->cfg, d->ep_backend, err, errlen);
     if (!rc && d->sup.n && !is_tcp(d->ep_backend)) {
         snprintf(err, errlen, "stage processes need a tcp daemon.backend endpoint");
+        rc = OM_EINVAL;
+    }
+    if (!rc && d->sup.n && cfg->curve && !cfg->worker_key[0]) {
+        snprintf(err, errlen, "stage processes of a CURVE daemon need security.worker_key");
         rc = OM_EINVAL;
     }
     /* The overrides belong to the caller's config; the supervisor has its copies. */

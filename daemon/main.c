@@ -9,12 +9,15 @@
 #include <string.h>
 #include <unistd.h>
 
-static om_daemon *g_daemon;
+static om_daemon *volatile g_daemon;
+static volatile sig_atomic_t g_stop_early;   /* a signal before the daemon was open */
 
 static void on_signal(int sig)
 {
     if (g_daemon)
         om_daemon_stop(g_daemon);
+    else
+        g_stop_early = 1;
 }
 
 static void usage(FILE *f)
@@ -93,16 +96,18 @@ static int run_daemon(const om_config *cfg)
 {
     char err[512];
     om_daemon *d;
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     int rc = om_daemon_open(&d, cfg, err, sizeof err);
     if (rc) {
         om_log(OM_LOG_ERROR, "omnid", "%s", err);
         return 1;
     }
     g_daemon = d;
-    struct sigaction sa = { .sa_handler = on_signal };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    if (g_stop_early)
+        om_daemon_stop(d);
     rc = om_daemon_run(d);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
@@ -137,7 +142,7 @@ int main(int argc, char **argv)
     if (config && (rc = om_config_load(&cfg, config, err, sizeof err)))
         goto fail;
 
-    optind = 1;
+    optind = 0;   /* glibc: 0 restarts getopt completely */
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         char kv[OM_PATH_LEN + 32];
         const char *key = NULL;

@@ -66,7 +66,10 @@ typedef struct om_config {
     /* [security] */
     int  curve;                          /* on tcp endpoints */
     char secret_key[OM_PATH_LEN];        /* z85 server secret key file */
-    char allow[OM_PATH_LEN];             /* file of z85 client public keys */
+    char allow[OM_PATH_LEN];             /* file of z85 client (and worker) public keys */
+    char worker_key[OM_PATH_LEN];        /* z85 secret key of stage workers on tcp */
+    char server_key[OM_PATH_LEN];        /* omnid's z85 public key, for remote workers
+                                            (else derived from secret_key) */
 
     om_stage_conf stages[OM_MAX_STAGES];
     int nstages;

@@ -18,6 +18,12 @@ static int pack_status(om_daemon *d, msgpack_packer *pk, int64_t now)
     rc |= om_pack_kv_u64(pk, "requests", d->metrics.requests);
     rc |= om_pack_kv_u64(pk, "inflight", (uint64_t)inflight);
     rc |= om_pack_kv_u64(pk, "queued", (uint64_t)queued);
+    rc |= om_pack_str(pk, "endpoints");
+    rc |= msgpack_pack_map(pk, 4);
+    rc |= om_pack_kv_str(pk, "front", d->ep_front);
+    rc |= om_pack_kv_str(pk, "pub", d->ep_pub);
+    rc |= om_pack_kv_str(pk, "sensors", d->ep_sensors);
+    rc |= om_pack_kv_str(pk, "backend", d->ep_backend);
     rc |= om_pack_str(pk, "drops");
     rc |= msgpack_pack_map(pk, 3);
     rc |= om_pack_kv_u64(pk, "client", d->metrics.drops_client);
@@ -89,7 +95,7 @@ int om_ops_answer(om_daemon *d, zmq_msg_t *env, const om_req *req, int64_t t0_us
              om_pack_kv_str(pk, "version", "0.1.0") |
              om_pack_kv_u64(pk, "uptime_ms", (uint64_t)(now - d->t0_us) / 1000);
     } else if (k == 1) {
-        rc = om_reply_result_begin(&d->buf, req->id, 0, 8) | pack_status(d, pk, now);
+        rc = om_reply_result_begin(&d->buf, req->id, 0, 9) | pack_status(d, pk, now);
     } else {
         rc = om_reply_result_begin(&d->buf, req->id, 0, 1) | om_pack_str(pk, "metrics") |
              om_metrics_pack(&d->metrics, pk);

@@ -22,6 +22,8 @@ struct om_worker {
     om_config       cfg;
     om_proto_limits lim;
     void           *state;
+    int             curve;                    /* CURVE client on a tcp backend */
+    char            server_public[OM_CURVE_KEY_LEN + 1], secret[OM_CURVE_KEY_LEN + 1];
     void           *pair_io, *pair_handler;   /* the two ends, one per thread */
     pthread_t       io, handler;
     int             io_started, handler_started;
@@ -195,6 +197,12 @@ static void *connect_dealer(om_worker *w)
     zmq_setsockopt(d, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(d, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(d, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    char err[256];
+    if (w->curve && om_curve_client(d, w->server_public, w->secret, err, sizeof err)) {
+        om_log(OM_LOG_ERROR, w->stage->name, "%s", err);
+        zmq_close(d);
+        return NULL;
+    }
     if (zmq_connect(d, w->endpoint)) {
         om_log(OM_LOG_ERROR, w->stage->name, "connect %s: %s", w->endpoint, zmq_strerror(errno));
         zmq_close(d);
@@ -290,6 +298,28 @@ static void *io_main(void *arg)
     return NULL;
 }
 
+/* A worker on a tcp backend of a CURVE daemon is a CURVE client: its secret key
+ * (security.worker_key, whose public key is in the allow-list) and omnid's public
+ * key (security.server_key, or derived from security.secret_key on the same host). */
+static int load_curve(om_worker *w, char *err, size_t errlen)
+{
+    if (!w->cfg.curve || strncmp(w->endpoint, "tcp://", 6))
+        return 0;
+    if (!w->cfg.worker_key[0]) {
+        snprintf(err, errlen, "security.curve = on needs security.worker_key for workers on tcp");
+        return OM_EINVAL;
+    }
+    int rc = om_curve_read_key(w->cfg.worker_key, w->secret, err, errlen);
+    if (!rc && w->cfg.server_key[0]) {
+        rc = om_curve_read_key(w->cfg.server_key, w->server_public, err, errlen);
+    } else if (!rc) {
+        char secret[OM_CURVE_KEY_LEN + 1];
+        rc = om_curve_load_secret(w->cfg.secret_key, secret, w->server_public, err, errlen);
+    }
+    w->curve = rc == 0;
+    return rc;
+}
+
 int om_worker_start(om_worker **out, void *ctx, const char *endpoint, const om_stage *stage,
                     const om_config *cfg, char *err, size_t errlen)
 {
@@ -305,8 +335,13 @@ int om_worker_start(om_worker **out, void *ctx, const char *endpoint, const om_s
     w->cfg.noverrides = 0;   /* the overrides stay owned by the caller's config */
     snprintf(w->endpoint, sizeof w->endpoint, "%s", endpoint);
     om_daemon_limits(cfg, &w->lim, 0);
+    int rc = load_curve(w, err, errlen);
+    if (rc) {
+        free(w);
+        return rc;
+    }
 
-    int rc = stage->init ? stage->init(cfg, &w->state) : 0;
+    rc = stage->init ? stage->init(cfg, &w->state) : 0;
     if (rc) {
         snprintf(err, errlen, "stage %s: init failed: %s", stage->name, om_strerror(rc));
         free(w);

@@ -61,8 +61,10 @@ static int load_tensor(om_llm *m, const char *name, int64_t ne0, int64_t ne1, in
                        name, om_ggml_type_name(t->type) ? om_ggml_type_name(t->type) : "unknown", t->type);
     if (ne1 > 1 && ne0 == 1)
         return set_err(m, OM_EFORMAT, "tensor %s is degenerate", name);
+    /* Quantized kernels read whole aligned 8-byte words: the buffer extends past the
+     * tensor's last block to the next 16-byte boundary. */
     om_buf *b;
-    int rc = om_buf_create(m->gpu, t->nbytes, OM_BUF_DEVICE, &b);
+    int rc = om_buf_create(m->gpu, (t->nbytes + 15) & ~(uint64_t)15, OM_BUF_DEVICE, &b);
     if (rc)
         return set_err(m, rc, "tensor %s (%llu bytes): %s", name, (unsigned long long)t->nbytes,
                        om_gpu_last_error(m->gpu));

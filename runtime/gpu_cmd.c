@@ -161,7 +161,6 @@ int om_cmd_dispatch(om_cmd *c, om_pipe *p, const void *push, uint32_t push_bytes
     if (push_bytes)
         vkCmdPushConstants(c->cb, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
     vkCmdDispatch(c->cb, gx, gy, gz);
-    c->dispatches++;
     return OM_OK;
 }
 

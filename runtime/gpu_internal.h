@@ -24,7 +24,6 @@ struct om_buf {
     uint64_t       size;
     uint64_t       addr;         /* device address of byte 0 */
     uint8_t       *map;          /* host pointer of byte 0, or NULL */
-    int            usage;        /* enum om_buf_usage */
     int            is_view;      /* owned by an arena: om_buf_destroy ignores it */
 };
 
@@ -49,7 +48,6 @@ struct om_cmd {
     VkCommandBuffer cb;
     int             err;         /* first error while recording */
     int             barriers;
-    int             dispatches;
     om_range       *rd, *wr;     /* accesses since the last barrier */
     int             n_rd, n_wr, cap_rd, cap_wr;
     VkQueryPool     qpool;

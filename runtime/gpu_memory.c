@@ -36,7 +36,6 @@ int om_buf_create(om_gpu *gpu, uint64_t size, int usage, om_buf **out)
         return om_gpu_set_error(gpu, OM_ENOMEM, "om_buf_create: out of host memory");
     b->gpu = gpu;
     b->size = size;
-    b->usage = usage;
 
     int type = usage == OM_BUF_DEVICE ? gpu->type_device
              : usage == OM_BUF_UPLOAD ? gpu->type_upload : gpu->type_download;

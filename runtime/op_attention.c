@@ -1,6 +1,7 @@
 /* op_attention.c: fused attention: GQA, causal with a KV offset, cross-attention,
- * additive mask, K/V in F32 or F16. attn_vec.comp when head dims are multiples of 4 and
- * the K/V rows are aligned for 4-value loads, else attn.comp (any layout). */
+ * additive mask, K/V in F32 or F16. attn_vec.comp when head dims are multiples of 4, the
+ * K/V rows are aligned for 4-value loads and the device has subgroup shuffles, else
+ * attn.comp (any layout). */
 #include <math.h>
 #include <string.h>
 
@@ -123,7 +124,7 @@ int om_op_attention(om_cmd *c, const om_tensor *dst, const om_tensor *q, const o
         subs /= 2;
     const om_tensor *rd[4] = { q, k, v, mask };
     const int f16 = k->type == OM_TYPE_F16;
-    if (vec_ok(k, hd) && vec_ok(v, hdv)) {
+    if (info->has_subgroup_shuffle && vec_ok(k, hd) && vec_ok(v, hdv)) {
         const uint32_t hdv4 = (uint32_t)(hdv / 4);
         const uint32_t spec[4] = { sg * subs, (uint32_t)(hd / 4), hdv4, (hdv4 + sg - 1) / sg };
         return op_dispatch(c, op, f16 ? "attn_vec_f16" : "attn_vec_f32", spec, 4, &pc,

@@ -3,8 +3,8 @@
 
 #include "op_internal.h"
 
-#define CONV_CO 4          /* conv2d.comp's CO: output channels per invocation */
-#define CONV_PX 4          /* conv2d.comp's PX: output pixels per invocation */
+#define CONV_CO 8          /* conv2d.comp's CO: output channels per invocation */
+#define CONV_PX 8          /* conv2d.comp's PX: output pixels per invocation */
 
 struct conv2d_push {
     uint64_t x, w, b, d;

@@ -90,7 +90,8 @@ static int norm(om_cmd *c, const char *op, const om_tensor *dst, const om_tensor
     return op_dispatch(c, op, op, spec, 1, &pc, sizeof(pc), gx, gy, 1, rd, 3, &dst, 1);
 }
 
-int om_op_rms_norm(om_cmd *c, const om_tensor *dst, const om_tensor *x, const om_tensor *w, float eps)
+int om_op_rms_norm(om_cmd *c, const om_tensor *dst, const om_tensor *x, const om_tensor *w,
+                   float eps)
 {
     return norm(c, "rms_norm", dst, x, w, NULL, eps);
 }
@@ -137,7 +138,8 @@ int om_op_group_norm(om_cmd *c, const om_tensor *dst, const om_tensor *x,
     return op_dispatch(c, op, op, spec, 1, &pc, sizeof(pc), gx, gy, 1, rd, 3, &dst, 1);
 }
 
-int om_op_softmax(om_cmd *c, const om_tensor *dst, const om_tensor *x, const om_tensor *mask, float scale)
+int om_op_softmax(om_cmd *c, const om_tensor *dst, const om_tensor *x, const om_tensor *mask,
+                  float scale)
 {
     const char *op = "softmax";
     char s[96], sm[96];

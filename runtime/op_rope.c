@@ -35,8 +35,10 @@ int om_op_rope(om_cmd *c, const om_tensor *dst, const om_tensor *x, const om_ten
                        "(itself even)", n_rot, op_shape(x, s, sizeof(s)));
     if (pos->ne[0] != x->ne[2] || om_tensor_nelem(pos) != pos->ne[0] || !op_contiguous(pos))
         return op_fail(c, OM_EINVAL, op, "pos %s must be a contiguous {%lld} for x %s",
-                       op_shape(pos, sp, sizeof(sp)), (long long)x->ne[2], op_shape(x, s, sizeof(s)));
-    if (!(freq_base > 1.0f) || !isfinite(freq_base) || !(freq_scale > 0.0f) || !isfinite(freq_scale))
+                       op_shape(pos, sp, sizeof(sp)), (long long)x->ne[2],
+                       op_shape(x, s, sizeof(s)));
+    if (!(freq_base > 1.0f) || !isfinite(freq_base) || !(freq_scale > 0.0f) ||
+        !isfinite(freq_scale))
         return op_fail(c, OM_EINVAL, op, "freq_base %g must be > 1 and freq_scale %g > 0",
                        (double)freq_base, (double)freq_scale);
 
@@ -51,9 +53,11 @@ int om_op_rope(om_cmd *c, const om_tensor *dst, const om_tensor *x, const om_ten
     pc.n_rot = (uint32_t)n_rot;
     pc.log2_base = (float)log2((double)freq_base);
     pc.freq_scale = freq_scale;
-    const uint32_t wg = op_wg_flat(c);
-    const uint32_t spec[1] = { wg };
+    /* One workgroup per token; its lanes take the head_dim/2 pairs. */
+    uint32_t gx, gy;
+    op_rows_grid(x->ne[2] * x->ne[3], &gx, &gy);
+    const uint32_t spec[1] = { 64 };
     const om_tensor *rd[2] = { x, pos };
     return op_dispatch(c, op, mode == OM_ROPE_NEOX ? "rope_neox" : "rope_norm", spec, 1, &pc,
-                       sizeof(pc), op_flat_groups(om_tensor_nelem(x) / 2, wg), 1, 1, rd, 2, &dst, 1);
+                       sizeof(pc), gx, gy, 1, rd, 2, &dst, 1);
 }

@@ -33,8 +33,12 @@ layout(push_constant) uniform PC {
     uint causal;
 } pc;
 
-layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer U64Buf { uint64_t v; };
-layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer U64x2Buf { u64vec2 v; };
+layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer U64Buf {
+    uint64_t v;
+};
+layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer U64x2Buf {
+    u64vec2 v;
+};
 
 #if defined(KV_F16)
 #define KV_ES 2ul

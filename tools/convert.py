@@ -26,12 +26,15 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'mkllama'))
 import safetensors  # noqa: E402
+from mkllama import quantize_q4_0, quantize_q8_0  # noqa: E402  llama.cpp's reference quantizers
 
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
-GGML = {'f32': 0, 'f16': 1}
+GGML = {'f32': 0, 'f16': 1, 'q4_0': 2, 'q8_0': 8}
+QUANT = {'q8_0': quantize_q8_0, 'q4_0': quantize_q4_0}
 U32, I32, F32, BOOL, STR, ARR = 4, 5, 6, 7, 8, 9
 
 
@@ -73,12 +76,18 @@ class Gguf:
         return struct.pack('<Q', len(b)) + b
 
     def tensor(self, name, x, tname='f32'):
-        """x in PyTorch order; GGUF ne is the reverse."""
+        """x in PyTorch order; GGUF ne is the reverse. Quantized types need rows of a
+        multiple of 32 values; other rows (and conv kernels, 4-D) fall back to f16."""
         if name in self.names:
             raise ConvertError('tensor %s written twice' % name)
         self.names.add(name)
         x = np.ascontiguousarray(x, dtype=np.float32)
-        data = x.astype('<f2' if tname == 'f16' else '<f4').tobytes()
+        if tname in QUANT and (x.ndim != 2 or x.shape[-1] % 32):
+            tname = 'f16'
+        if tname in QUANT:
+            data = QUANT[tname](x)
+        else:
+            data = x.astype('<f2' if tname == 'f16' else '<f4').tobytes()
         self.tensors.append((name, list(reversed(x.shape)) or [1], GGML[tname], data))
 
     def write(self, path):
@@ -476,7 +485,8 @@ def main():
     ap.add_argument('--from', dest='kind', required=True, choices=sorted(ARCH))
     ap.add_argument('src')
     ap.add_argument('out')
-    ap.add_argument('--type', default='f16', choices=sorted(GGML), help='type of the matrices (default f16)')
+    ap.add_argument('--type', default='f16', choices=sorted(GGML),
+                    help='type of the matrices (default f16; q8_0/q4_0 where rows are multiples of 32, else f16)')
     ap.add_argument('--modality', default='vision', help='imagebind-head: which head')
     ap.add_argument('--heads', type=int, default=12, help='video-qformer: attention heads (not in the checkpoint)')
     ap.add_argument('--name', help='general.name (default: the source folder name)')

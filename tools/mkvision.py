@@ -174,7 +174,7 @@ def write_ckpt(d, tensors, config):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('out')
-    ap.add_argument('--type', default='f32', choices=['f32', 'f16'])
+    ap.add_argument('--type', default='f32', choices=['f32', 'f16', 'q8_0', 'q4_0'])
     ap.add_argument('--keep-hf', action='store_true')
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)

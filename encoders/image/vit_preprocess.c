@@ -6,7 +6,6 @@
 
 #include <libavutil/pixfmt.h>
 #include <libswscale/swscale.h>
-#include <math.h>
 #include <stdlib.h>
 
 #define MAX_SIDE 16384
@@ -37,11 +36,12 @@ int om_vit_preprocess(om_vit *m, const uint8_t *rgb, int width, int height, int 
                             "has a stride below 3*width", width, height, stride, MAX_SIDE);
     int nw = S, nh = S;
     if (hp->resize == OM_VIT_RESIZE_CROP) {
-        /* Shortest side to S; the other keeps the aspect ratio (rounded, at least S). */
+        /* Shortest side to S; the other keeps the aspect ratio, truncated as torchvision's
+         * Resize and HF's CLIPImageProcessor do. */
         if (width <= height)
-            nh = (int)lround((double)height * S / width);
+            nh = (int)((int64_t)height * S / width);
         else
-            nw = (int)lround((double)width * S / height);
+            nw = (int)((int64_t)width * S / height);
         nw = nw < S ? S : nw;
         nh = nh < S ? S : nh;
     }

@@ -29,7 +29,8 @@ typedef struct om_qformer_hparams {
 
 typedef struct om_qformer_opts {
     int max_batch;               /* items per forward (default 8); larger calls are split */
-    int max_tokens;              /* encoder tokens per item (default 4096, at most 65535) */
+    int max_tokens;              /* encoder tokens per forward, all items together (default
+                                    4096, at most 65535): bounds one item's (one video's) tokens */
 } om_qformer_opts;
 
 int  om_qformer_open(om_qformer **out, om_gpu *gpu, const char *path, const om_qformer_opts *opts,

@@ -128,10 +128,11 @@ static int load_weights(om_qformer *m)
     return 0;
 }
 
+/* B items, N encoder tokens over all items: forward()'s tensors. */
 static uint64_t arena_bytes(const om_qformer_hparams *hp, uint64_t B, uint64_t N)
 {
     const uint64_t D = (uint64_t)hp->n_embd, Q = (uint64_t)hp->n_query;
-    return 4 * B * ((uint64_t)hp->encoder_width * N + 2 * D * N + 7 * D * Q + (uint64_t)hp->n_ff * Q) + 16 * 256;
+    return 4 * (((uint64_t)hp->encoder_width + 2 * D) * N + B * (7 * D * Q + (uint64_t)hp->n_ff * Q)) + 16 * 256;
 }
 
 int om_qformer_open(om_qformer **out, om_gpu *gpu, const char *path, const om_qformer_opts *opts, char *err,
@@ -152,12 +153,12 @@ int om_qformer_open(om_qformer **out, om_gpu *gpu, const char *path, const om_qf
     if (!rc && !(rc = read_hparams(m)) && !(rc = load_weights(m))) {
         const om_qformer_hparams *hp = &m->hp;
         uint64_t B = (uint64_t)m->max_batch, N = (uint64_t)m->max_tokens;
-        uint64_t up = 4 * (B * N * hp->encoder_width + (uint64_t)hp->n_query * hp->n_embd);
+        uint64_t up = 4 * (N * hp->encoder_width + (uint64_t)hp->n_query * hp->n_embd);
         uint64_t down = 4 * B * hp->n_query * hp->n_embd;
         if ((rc = om_arena_create(gpu, arena_bytes(hp, B, N), &m->arena)) ||
             (rc = om_buf_create(gpu, up, OM_BUF_UPLOAD, &m->upload)) ||
             (rc = om_buf_create(gpu, down, OM_BUF_DOWNLOAD, &m->download)))
-            om_wset_fail(&m->w, rc, "activations for %d items of %d tokens: %s", m->max_batch, m->max_tokens,
+            om_wset_fail(&m->w, rc, "activations for %d items, %d tokens: %s", m->max_batch, m->max_tokens,
                          om_gpu_last_error(gpu));
     }
     om_gguf_close(g);
@@ -313,8 +314,9 @@ int om_qformer_encode(om_qformer *m, const float *enc, int B, int n_tok, const f
         return om_wset_fail(&m->w, OM_EINVAL, "encode: %d items of %d tokens (expected 1..65536 items of 1..%d)",
                             B, n_tok, m->max_tokens);
     const size_t in = (size_t)n_tok * hp->encoder_width, o = (size_t)hp->n_query * hp->n_embd;
-    for (int i0 = 0; i0 < B; i0 += m->max_batch) {
-        int n = B - i0 < m->max_batch ? B - i0 : m->max_batch;
+    const int fit = m->max_tokens / n_tok, chunk = fit < m->max_batch ? fit : m->max_batch;
+    for (int i0 = 0; i0 < B; i0 += chunk) {
+        int n = B - i0 < chunk ? B - i0 : chunk;
         int rc = forward(m, enc + i0 * in, n, n_tok, query, 0, out + i0 * o);
         if (rc)
             return rc;

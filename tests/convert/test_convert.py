@@ -16,12 +16,14 @@ import numpy as np
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 import convert  # noqa: E402
+import mkllama  # noqa: E402  (on sys.path through convert)
 import mkvision  # noqa: E402
 import safetensors  # noqa: E402
 
 
 def read_gguf(path):
-    """Minimal independent GGUF v3 reader: ({key: value}, {name: np.ndarray in PyTorch order}, {name: type})."""
+    """Minimal independent GGUF v3 reader: ({key: value}, {name: np.ndarray in PyTorch order, or
+    the raw bytes of a quantized tensor}, {name: ggml type})."""
     b = open(path, 'rb').read()
     assert b[:4] == b'GGUF'
     ver, nt, nkv = struct.unpack_from('<Iqq', b, 4)
@@ -61,11 +63,15 @@ def read_gguf(path):
     align = kv.get('general.alignment', 32)
     base = (o + align - 1) // align * align
     tensors, types = {}, {}
+    block = {2: (32, 18), 8: (32, 34)}                  # q4_0, q8_0: values and bytes per block
     for name, ne, t, off in infos:
-        dt = np.dtype('<f4') if t == 0 else np.dtype('<f2')
         n = int(np.prod(ne))
-        tensors[name] = np.frombuffer(b, dt, n, base + off).astype(np.float32).reshape(tuple(reversed(ne)))
         types[name] = t
+        if t in block:                                  # quantized: the raw blocks
+            tensors[name] = b[base + off:base + off + n // block[t][0] * block[t][1]]
+            continue
+        dt = np.dtype('<f4') if t == 0 else np.dtype('<f2')
+        tensors[name] = np.frombuffer(b, dt, n, base + off).astype(np.float32).reshape(tuple(reversed(ne)))
     return kv, tensors, types
 
 
@@ -123,6 +129,15 @@ class ClipVision(Base):
         self.assertEqual(types['v.position_embd.weight'], 0)
         w = t['vision_model.encoder.layers.0.self_attn.q_proj.weight']
         np.testing.assert_array_equal(g['v.blk.0.attn_q.weight'], w.astype(np.float16).astype(np.float32))
+
+    def test_q8_0_matrices(self):
+        d, t, _ = self.ckpt(mkvision.clip_vision_ckpt)
+        (_, g, types), _ = self.convert('clip-vision', d, 'q8_0')
+        w = t['vision_model.encoder.layers.0.mlp.fc1.weight']
+        self.assertEqual(types['v.blk.0.ffn_up.weight'], 8)
+        self.assertEqual(g['v.blk.0.ffn_up.weight'], mkllama.quantize_q8_0(w))
+        self.assertEqual(types['v.patch_embd.weight'], 1)       # 4-D kernels fall back to f16
+        self.assertEqual(types['v.blk.0.ffn_up.bias'], 0)
 
     def test_without_projection_and_nested_config(self):
         d, t, cfg = self.ckpt(mkvision.clip_vision_ckpt, proj=False)

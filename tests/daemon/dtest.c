@@ -338,6 +338,28 @@ static int read_ready(const char *path, char *front, char *backend)
     return got ? 0 : -1;
 }
 
+static pid_t tracked[64];
+static int ntracked;
+
+void dt_track(pid_t pid)
+{
+    if (pid > 0 && ntracked < 64)
+        tracked[ntracked++] = pid;
+}
+
+int dt_reap_all(void **state)
+{
+    for (int i = 0; i < ntracked; i++) {
+        int status;
+        if (waitpid(tracked[i], &status, WNOHANG) == 0) {
+            kill(tracked[i], SIGKILL);
+            waitpid(tracked[i], &status, 0);
+        }
+    }
+    ntracked = 0;
+    return 0;
+}
+
 pid_t dt_spawn(const char *const *extra, char *front, char *backend, char *readyfile)
 {
     static int seq;
@@ -356,6 +378,7 @@ pid_t dt_spawn(const char *const *extra, char *front, char *backend, char *ready
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
+    dt_track(pid);
     for (int64_t until = dt_now_ms() + 10000; dt_now_ms() < until; usleep(20000))
         if (read_ready(readyfile, front, backend) == 0)
             return pid;

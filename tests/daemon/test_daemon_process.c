@@ -33,6 +33,7 @@ static pid_t spawn_stage(const char *stage, const char *backend)
               "--enable-test-ops", "--set", "daemon.heartbeat_ms=200", "--quiet", (char *)NULL);
         _exit(127);
     }
+    dt_track(pid);
     return pid;
 }
 
@@ -251,10 +252,10 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sigterm_drains_and_exits_0),
-        cmocka_unit_test(test_shutdown_bound_fails_long_requests),
-        cmocka_unit_test(test_stage_process_killed_mid_request),
-        cmocka_unit_test(test_remote_stages_over_tcp),
+        cmocka_unit_test_teardown(test_sigterm_drains_and_exits_0, dt_reap_all),
+        cmocka_unit_test_teardown(test_shutdown_bound_fails_long_requests, dt_reap_all),
+        cmocka_unit_test_teardown(test_stage_process_killed_mid_request, dt_reap_all),
+        cmocka_unit_test_teardown(test_remote_stages_over_tcp, dt_reap_all),
         cmocka_unit_test(test_command_line),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);

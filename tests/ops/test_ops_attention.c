@@ -147,7 +147,8 @@ static void test_refused(void **state)
     om_tensor y300 = fx_empty(f, OM_TYPE_F32, 300, 2, 1, 1);
     /* 6 heads over 4 kv heads */
     fx_refused(f, OM_EINVAL, "attention", om_op_attention(c, &y, &q, &k, &v, NULL, 0.1f, 1));
-    fx_refused(f, OM_EUNSUPPORTED, "attention", om_op_attention(c, &y, &q, &kh, &k2, NULL, 0.1f, 1));
+    fx_refused(f, OM_EUNSUPPORTED, "attention",
+               om_op_attention(c, &y, &q, &kh, &k2, NULL, 0.1f, 1));
     fx_refused(f, OM_EINVAL, "attention", om_op_attention(c, &y, &q, &k2, &v8, NULL, 0.1f, 1));
     fx_refused(f, OM_EINVAL, "attention", om_op_attention(c, &y, &q, &k2, &k2, &m, 0.1f, 0));
     fx_refused(f, OM_EINVAL, "attention", om_op_attention(c, &q300, &q, &k2, &k2, NULL, 0.1f, 0));

@@ -1,13 +1,14 @@
 /* test_ops_conv: conv2d against F.conv2d (tools/golden/ops.py): 3x3 pad 1 with bias
- * over a batch of 2, 3x3 stride 2 with F16 weights, and a 14x14 stride-14 patch
- * embedding with F16 weights; refused shapes. */
+ * over a batch of 2 (11 output channels, 13 columns: partial 8x8 channel/pixel blocks),
+ * 3x3 stride 2 with F16 weights, and a 14x14 stride-14 patch embedding with F16
+ * weights; refused shapes. */
 #include "ops_test.h"
 
 static void test_conv3x3(void **state)
 {
     fx *f = *state;
     om_tensor x = fx_load(f, "conv_x"), w = fx_load(f, "conv_w"), b = fx_load(f, "conv_b");
-    om_tensor y = fx_empty(f, OM_TYPE_F32, 13, 11, 7, 2);
+    om_tensor y = fx_empty(f, OM_TYPE_F32, 13, 7, 11, 2);
     om_cmd *c = fx_begin(f);
     assert_int_equal(om_op_conv2d(c, &y, &x, &w, &b, 1, 1), 0);
     fx_submit(f, c);
@@ -19,9 +20,9 @@ static void test_conv3x3_stride2_f16(void **state)
     fx *f = *state;
     om_tensor x = fx_load(f, "conv_x"), w = fx_load(f, "conv_w16");
     assert_int_equal(w.type, OM_TYPE_F16);
-    const int64_t st[4] = { 0, 0, 0, 0 }, ne[4] = { 13, 11, 5, 1 };
+    const int64_t st[4] = { 0, 0, 0, 0 }, ne[4] = { 13, 7, 5, 1 };
     om_tensor x0 = om_tensor_view(&x, st, ne);          /* the first image of the batch */
-    om_tensor y = fx_empty(f, OM_TYPE_F32, 7, 6, 6, 1);
+    om_tensor y = fx_empty(f, OM_TYPE_F32, 7, 4, 6, 1);
     om_cmd *c = fx_begin(f);
     assert_int_equal(om_op_conv2d(c, &y, &x0, &w, NULL, 2, 1), 0);
     fx_submit(f, c);

@@ -1,7 +1,7 @@
 /* test_gpu: the Vulkan runtime core (om_gpu.h) on whatever device the loader offers
  * (lavapipe in CI): open/close, info, buffers, arenas, pipelines, dispatch, barriers,
  * timestamps, errors. Every test ends with zero validation-layer errors. */
-#include <math.h>
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -86,6 +86,20 @@ static void test_bad_device(void **state)
     assert_int_equal(om_gpu_open(&gpu, &o, err, sizeof err), OM_OK);
     close_gpu(gpu);
     unsetenv("OMNID_DEVICE");
+
+    /* A case-insensitive part of the name picks that device. */
+    o.device = NULL;
+    assert_int_equal(om_gpu_open(&gpu, &o, err, sizeof err), OM_OK);
+    char name[256], part[8] = { 0 };
+    snprintf(name, sizeof name, "%s", om_gpu_get_info(gpu)->name);
+    close_gpu(gpu);
+    for (int i = 0; i < 4 && name[1 + i]; i++)
+        part[i] = (char)toupper((unsigned char)name[1 + i]);
+    o.device = part;
+    assert_int_equal(om_gpu_open(&gpu, &o, err, sizeof err), OM_OK);
+    assert_string_equal(om_gpu_get_info(gpu)->name, name);
+    close_gpu(gpu);
+    o.device = NULL;
 
     /* No driver at all: the loader finds no ICD. */
     setenv("VK_ICD_FILENAMES", "/nonexistent/omnid-test-icd.json", 1);
@@ -433,6 +447,9 @@ static void test_pipeline_errors(void **state)
     assert_int_equal(om_gpu_pipeline(gpu, "copy_test", NULL, 0, big, &p), OM_ERANGE);
     assert_non_null(strstr(om_gpu_last_error(gpu), "maxPushConstantsSize"));
     assert_int_equal(om_gpu_pipeline(gpu, "copy_test", NULL, 0, 6, &p), OM_ERANGE);
+    uint32_t many[33] = { WG };
+    assert_int_equal(om_gpu_pipeline(gpu, "copy_test", many, 33, sizeof(push), &p), OM_ERANGE);
+    assert_int_equal(om_gpu_pipeline(gpu, NULL, NULL, 0, 16, &p), OM_EINVAL);
     /* Different specialization constants are different pipelines. */
     uint32_t s1 = 32, s2 = 64;
     om_pipe *a, *b;
@@ -543,6 +560,20 @@ static void test_validation_counts(void **state)
     om_gpu_close(gpu);
 }
 
+/* Validation asked for but the layer is not installed: open says so and goes on. */
+static void test_no_layer(void **state)
+{
+    (void)state;
+    setenv("VK_LAYER_PATH", "/nonexistent/omnid-test-layers", 1);
+    om_gpu_opts o = { .validation = 1, .quiet = 1 };
+    char err[256];
+    om_gpu *gpu = NULL;
+    int ret = om_gpu_open(&gpu, &o, err, sizeof err);
+    unsetenv("VK_LAYER_PATH");
+    assert_int_equal(ret, OM_OK);
+    close_gpu(gpu);
+}
+
 int main(void)
 {
     const struct CMUnitTest standalone[] = {
@@ -551,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_buffers_staging),
         cmocka_unit_test(test_pipeline_cache),
         cmocka_unit_test(test_validation_counts),
+        cmocka_unit_test(test_no_layer),
     };
     const struct CMUnitTest shared[] = {
         cmocka_unit_test(test_info),

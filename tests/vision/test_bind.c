@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ATOL 1e-5
 #define RTOL 1e-4
@@ -97,6 +98,23 @@ static void bind_hostile(void **state)
     assert_int_equal(om_bind_open(&b, vt_gpu, vt_model("clip_vit.gguf"), 0, err, sizeof err), OM_EFORMAT);
     assert_null(b);
     assert_non_null(strstr(err, "bind.llm_proj.weight"));
+
+    char path[] = "/tmp/om_bind_hostile_XXXXXX", src[1024];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(src, sizeof src, "%s", vt_model("bind_vision.gguf"));
+    vt_rewrite_gguf(src, path, NULL, 0, "bind.llm_proj.bias");
+    assert_int_equal(om_bind_open(&b, vt_gpu, path, 0, err, sizeof err), OM_EFORMAT);
+    assert_non_null(strstr(err, "bind.llm_proj.bias is missing"));
+    vt_rewrite_gguf(src, path, "bind.joint_dim", 31, NULL);
+    assert_int_equal(om_bind_open(&b, vt_gpu, path, 0, err, sizeof err), OM_EFORMAT);
+    printf("  refused: %s\n", err);
+    assert_non_null(strstr(err, "bind.head.proj.weight has shape"));
+    vt_rewrite_gguf(src, path, "bind.head.token", 70000, NULL);
+    assert_int_equal(om_bind_open(&b, vt_gpu, path, 0, err, sizeof err), OM_EFORMAT);
+    assert_non_null(strstr(err, "bind.head.token = 70000 is outside"));
+    unlink(path);
 }
 
 int main(void)

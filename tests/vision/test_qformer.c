@@ -8,43 +8,52 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ATOL 1e-4
 #define RTOL 1e-4
 
-static om_qformer *open_qf(const char *name)
+static om_qformer *open_qf_opts(const char *name, const om_qformer_opts *o)
 {
     om_qformer *q;
     char err[512];
-    if (om_qformer_open(&q, vt_gpu, vt_model(name), NULL, err, sizeof err))
+    if (om_qformer_open(&q, vt_gpu, vt_model(name), o, err, sizeof err))
         fail_msg("%s", err);
     return q;
 }
 
-static void run_qformer(const char *model, double atol, double rtol)
+static om_qformer *open_qf(const char *name) { return open_qf_opts(name, NULL); }
+
+static void run_qformer(const char *model, const char *golden, int max_tokens, double atol, double rtol)
 {
-    om_qformer *q = open_qf(model);
+    om_qformer_opts o = { .max_tokens = max_tokens };
+    om_qformer *q = open_qf_opts(model, &o);
     const om_qformer_hparams *hp = om_qformer_get_hparams(q);
     om_npy enc, want;
     vt_golden("eva_hidden", &enc);
-    vt_golden("qformer_out", &want);
+    vt_golden(golden, &want);
     int B = (int)enc.shape[0], N = (int)enc.shape[1];
     assert_int_equal(enc.shape[2], hp->encoder_width);
     assert_int_equal(want.n, (int64_t)B * hp->n_query * hp->n_embd);
     float *out = malloc(want.n * sizeof *out);
     if (om_qformer_encode(q, enc.data, B, N, NULL, out))
         fail_msg("encode: %s", om_qformer_last_error(q));
-    vt_expect("qformer_out", out, &want, atol, rtol);
+    vt_expect(golden, out, &want, atol, rtol);
     free(out);
     om_npy_free(&enc);
     om_npy_free(&want);
     om_qformer_close(q);
 }
 
-static void qformer_blip2(void **state) { run_qformer("blip2_qformer.gguf", ATOL, RTOL); }
+static void qformer_blip2(void **state) { run_qformer("blip2_qformer.gguf", "qformer_out", 0, ATOL, RTOL); }
+/* Room for one item's 17 tokens per forward: the batch is split, the results are the same. */
+static void qformer_split(void **state) { run_qformer("blip2_qformer.gguf", "qformer_out", 20, ATOL, RTOL); }
 /* The combined blip2 file carries the same Q-Former. */
-static void qformer_in_blip2_file(void **state) { run_qformer("blip2.gguf", ATOL, RTOL); }
-static void qformer_f16(void **state) { run_qformer("blip2_qformer_f16.gguf", 2e-2, 2e-2); }
+static void qformer_in_blip2_file(void **state) { run_qformer("blip2.gguf", "qformer_out", 0, ATOL, RTOL); }
+/* f16 matrices against a reference run on the same f16-rounded weights. */
+static void qformer_f16(void **state) { run_qformer("blip2_qformer_f16.gguf", "qformer_f16_out", 0, ATOL, RTOL); }
+/* q8_0 matrices (f16 where rows are not multiples of 32) against the same dequantized weights. */
+static void qformer_q8_0(void **state) { run_qformer("blip2_qformer_q8_0.gguf", "qformer_q8_0_out", 0, ATOL, RTOL); }
 
 /* Passing the learned queries explicitly gives the same result; other queries do not. */
 static void qformer_custom_query(void **state)
@@ -96,6 +105,43 @@ static void qformer_video(void **state)
     om_qformer_close(q);
 }
 
+static void expect_refused(const char *path, int code, const char *needle)
+{
+    om_qformer *q = (om_qformer *)1;
+    char err[512] = "";
+    int rc = om_qformer_open(&q, vt_gpu, path, NULL, err, sizeof err);
+    printf("  refused: %s\n", err);
+    assert_int_equal(rc, code);
+    assert_null(q);
+    if (!strstr(err, needle))
+        fail_msg("message '%s' does not name '%s'", err, needle);
+}
+
+/* Files whose metadata disagrees with their tensors. */
+static void qformer_hostile_files(void **state)
+{
+    char path[] = "/tmp/om_qformer_hostile_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    const char *src = vt_model("blip2_qformer.gguf");
+    char s[1024];
+    snprintf(s, sizeof s, "%s", src);
+    vt_rewrite_gguf(s, path, "qformer.cross_attention_frequency", 1, NULL);
+    expect_refused(path, OM_EFORMAT, "q.blk.1.xattn_q.weight is missing");
+    vt_rewrite_gguf(s, path, "qformer.cross_attention_frequency", 3, NULL);
+    expect_refused(path, OM_EFORMAT, "q.blk.2.xattn_q.weight is present but layer 2 does not cross-attend");
+    vt_rewrite_gguf(s, path, "qformer.attention.head_count", 5, NULL);
+    expect_refused(path, OM_EFORMAT, "5 heads do not divide width 64");
+    vt_rewrite_gguf(s, path, "qformer.encoder_width", 64, NULL);
+    expect_refused(path, OM_EFORMAT, "q.blk.0.xattn_k.weight has shape");
+    vt_rewrite_gguf(s, path, "qformer.block_count", 100000, NULL);
+    expect_refused(path, OM_EFORMAT, "qformer.block_count = 100000 is outside");
+    vt_rewrite_gguf(s, path, NULL, 0, "q.blk.2.ffn_ln.bias");
+    expect_refused(path, OM_EFORMAT, "q.blk.2.ffn_ln.bias is missing");
+    unlink(path);
+}
+
 static void qformer_hostile(void **state)
 {
     om_qformer *q = (om_qformer *)1;
@@ -114,8 +160,10 @@ static void qformer_hostile(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(qformer_blip2), cmocka_unit_test(qformer_in_blip2_file), cmocka_unit_test(qformer_f16),
+        cmocka_unit_test(qformer_blip2), cmocka_unit_test(qformer_split), cmocka_unit_test(qformer_in_blip2_file),
+        cmocka_unit_test(qformer_f16), cmocka_unit_test(qformer_q8_0),
         cmocka_unit_test(qformer_custom_query), cmocka_unit_test(qformer_video), cmocka_unit_test(qformer_hostile),
+        cmocka_unit_test(qformer_hostile_files),
     };
     return cmocka_run_group_tests(tests, vt_setup, vt_teardown);
 }

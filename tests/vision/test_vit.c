@@ -51,8 +51,11 @@ static void run_vit(const char *model, int max_batch, const char *pix_name, cons
 static void vit_clip(void **state) { run_vit("clip_vit.gguf", 8, "clip_pixels", "clip_embeds", "clip_hidden", ATOL, RTOL); }
 /* One frame per forward: the batch is split and the results are the same. */
 static void vit_clip_split(void **state) { run_vit("clip_vit.gguf", 1, "clip_pixels", "clip_embeds", "clip_hidden", ATOL, RTOL); }
-/* f16 matrices against the f32 reference: f16 rounding (~5e-4 relative per weight) only. */
-static void vit_clip_f16(void **state) { run_vit("clip_vit_f16.gguf", 8, "clip_pixels", "clip_embeds", "clip_hidden", 2e-2, 2e-2); }
+/* f16 matrices and conv kernel against a reference run on the same f16-rounded weights. */
+static void vit_clip_f16(void **state) { run_vit("clip_vit_f16.gguf", 8, "clip_pixels", "clip_f16_embeds", "clip_f16_hidden", ATOL, RTOL); }
+/* q8_0 matrices (llama.cpp's blocks, dequantized in the kernels) against a reference run
+ * on the same dequantized weights: only summation order differs. */
+static void vit_clip_q8_0(void **state) { run_vit("clip_vit_q8_0.gguf", 8, "clip_pixels", "clip_q8_0_embeds", "clip_q8_0_hidden", ATOL, RTOL); }
 /* Head width 15: the fused-attention path (the matmul path needs multiples of 4). */
 static void vit_clip_hd15(void **state) { run_vit("clip_vit_hd15.gguf", 8, "clip_pixels", "clip_hd15_embeds", "clip_hd15_hidden", ATOL, RTOL); }
 static void vit_eva(void **state) { run_vit("blip2.gguf", 8, "eva_pixels", "eva_pooled", "eva_hidden", ATOL, RTOL); }
@@ -180,7 +183,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(vit_clip),       cmocka_unit_test(vit_clip_split), cmocka_unit_test(vit_clip_f16),
-        cmocka_unit_test(vit_clip_hd15),  cmocka_unit_test(vit_eva),       cmocka_unit_test(vit_preprocess),
+        cmocka_unit_test(vit_clip_q8_0),  cmocka_unit_test(vit_clip_hd15),  cmocka_unit_test(vit_eva),       cmocka_unit_test(vit_preprocess),
         cmocka_unit_test(vit_hostile),
     };
     return cmocka_run_group_tests(tests, vt_setup, vt_teardown);

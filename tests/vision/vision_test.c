@@ -1,4 +1,5 @@
 #include "vision_test.h"
+#include "om_gguf.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -76,4 +77,44 @@ void vt_expect(const char *what, const float *got, const om_npy *want, double at
            what, (long long)want->n, worst, (long long)worst_i, (double)got[worst_i], (double)w[worst_i], atol, rtol);
     if (bad)
         fail_msg("%s: %lld of %lld values outside the tolerance", what, (long long)bad, (long long)want->n);
+}
+
+void vt_rewrite_gguf(const char *src, const char *dst, const char *key, uint32_t value, const char *drop)
+{
+    om_gguf *g;
+    om_gguf_writer *w;
+    char err[256], name[256];
+    if (om_gguf_open(&g, src, NULL, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(om_gguf_writer_open(&w, (uint32_t)om_gguf_alignment(g)), 0);
+    for (int64_t i = 0; i < om_gguf_n_kv(g); i++) {
+        const om_gguf_kv *kv = om_gguf_kv_at(g, i);
+        snprintf(name, sizeof name, "%.*s", (int)kv->key.n, kv->key.p);
+        int rc;
+        if (key && !strcmp(name, key)) {
+            rc = om_gguf_set_u32(w, name, value);
+        } else if (kv->type == OM_GGUF_STRING) {
+            char v[256];
+            om_gguf_str str;
+            assert_int_equal(om_gguf_get_str(g, name, &str), 0);
+            snprintf(v, sizeof v, "%.*s", (int)str.n, str.p);
+            rc = om_gguf_set_str(w, name, v);
+        } else if (kv->type == OM_GGUF_ARRAY) {
+            assert_int_equal(kv->arr_type, OM_GGUF_F32);   /* the vision files hold f32 arrays only */
+            rc = om_gguf_set_arr(w, name, kv->arr_type, kv->data, kv->arr_n);
+        } else {
+            rc = om_gguf_set_val(w, name, kv->type, kv->data);
+        }
+        assert_int_equal(rc, 0);
+    }
+    for (int64_t i = 0; i < om_gguf_n_tensors(g); i++) {
+        const om_gguf_tensor *t = om_gguf_tensor_at(g, i);
+        snprintf(name, sizeof name, "%.*s", (int)t->name.n, t->name.p);
+        if (drop && !strcmp(name, drop))
+            continue;
+        assert_int_equal(om_gguf_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data), 0);
+    }
+    assert_int_equal(om_gguf_write_file(w, dst), 0);
+    om_gguf_writer_free(w);
+    om_gguf_close(g);
 }

@@ -25,6 +25,9 @@ const char *vt_model(const char *name);
 void vt_golden(const char *name, om_npy *out);
 /* |got - want| <= atol + rtol*|want| for all n values; prints the worst element. */
 void vt_expect(const char *what, const float *got, const om_npy *want, double atol, double rtol);
+/* Copies GGUF src to dst with the u32 metadata `key` set to value (key NULL: none) and
+ * tensor `drop` left out (NULL: none): hostile variants of the test models. */
+void vt_rewrite_gguf(const char *src, const char *dst, const char *key, uint32_t value, const char *drop);
 /* The largest |got - want| (for tests showing a broken variant is caught). */
 double vt_maxdiff(const float *got, const float *want, int64_t n);
 

@@ -51,7 +51,7 @@ def elementwise():
     save("addp_b", bp)
     save("addp_out", (t64(a).permute(0, 2, 1) + t64(bp)).numpy())
 
-    x = np.linspace(-7.0, 7.0, 601).astype(np.float32) + randn(601, scale=0.01)
+    x = np.linspace(-7.0, 7.0, 401).astype(np.float32) + randn(401, scale=0.01)
     save("unary_x", x)
     xt = t64(x)
     save("gelu_out", F.gelu(xt, approximate="none").numpy())
@@ -82,8 +82,8 @@ def norms():
     save("group_norm_x", gx); save("group_norm_w", gw); save("group_norm_b", gb)
     save("group_norm_out", F.group_norm(t64(gx), 4, t64(gw), t64(gb), 1e-5).numpy())
 
-    sx = randn(2, 6, 77, scale=2.0)          # {77, 6, 2}
-    mask = randn(6, 77)                      # {77, 6}
+    sx = randn(2, 4, 77, scale=2.0)          # {77, 4, 2}
+    mask = randn(4, 77)                      # {77, 4}
     mask[:, 70:] = -np.inf
     mask[2, :40] = -np.inf
     save("softmax_x", sx); save("softmax_mask", mask)
@@ -169,9 +169,9 @@ def attention():
 
 
 def conv():
-    x = randn(2, 5, 11, 13)                  # {W 13, H 11, Cin 5, N 2}
-    w = randn(7, 5, 3, 3, scale=0.3)         # {3, 3, 5, 7}
-    b = randn(7)
+    x = randn(2, 5, 7, 13)                   # {W 13, H 7, Cin 5, N 2}
+    w = randn(11, 5, 3, 3, scale=0.3)        # {3, 3, 5, 11}: more than one 8-channel block
+    b = randn(11)
     save("conv_x", x); save("conv_w", w); save("conv_b", b)
     save("conv3_out", F.conv2d(t64(x), t64(w), t64(b), stride=1, padding=1).numpy())
     w16 = randn(6, 5, 3, 3, scale=0.3).astype(np.float16)

@@ -14,6 +14,7 @@ so the goldens can tell a right implementation from a plausible wrong one.
 """
 import math
 import os
+import re
 import sys
 
 import numpy as np
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 import mkvision  # noqa: E402
+from mkllama import quantize_q8_0  # noqa: E402  (on sys.path through mkvision -> convert)
 
 torch.set_num_threads(1)
 TOL = 1e-4          # the atol and rtol the C tests use for f32 weights
@@ -54,6 +56,27 @@ def mha(q, k, v, heads):
     v = v.view(B, -1, heads, hd).transpose(1, 2)
     p = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hd), dim=-1)
     return (p @ v).transpose(1, 2).reshape(B, Tq, D)
+
+
+# Matrices the converter writes in --type: Linear weights (not embeddings, norms or conv kernels).
+MATRIX = re.compile(r'(q_proj|k_proj|v_proj|out_proj|fc1|fc2|visual_projection|qkv|projection|query|key|value|'
+                    r'dense|language_projection|llama_proj)\.weight$')
+
+
+def as_stored(tensors, wtype):
+    """The weights as a --type wtype file holds them (tools/convert.py): matrices in f16, or for
+    q8_0 in llama.cpp's blocks where rows are multiples of 32 (dequantized here exactly as the
+    kernels do) and f16 otherwise; the patch-conv kernel in f16; everything else f32."""
+    out = {}
+    for k, v in tensors.items():
+        matrix = MATRIX.search(k) and v.ndim == 2
+        if wtype == 'q8_0' and matrix and v.shape[-1] % 32 == 0:
+            b = np.frombuffer(quantize_q8_0(v), dtype=[('d', '<f2'), ('qs', 'i1', 32)])
+            v = (b['d'].astype(np.float32)[:, None] * b['qs'].astype(np.float32)).reshape(v.shape)
+        elif matrix or k.endswith('patch_embedding.weight'):
+            v = v.astype(np.float16).astype(np.float32)
+        out[k] = v
+    return out
 
 
 # ---------------------------------------------------------------- ViTs
@@ -201,6 +224,10 @@ def main():
     save(out, 'clip_hidden', last)
     for bug in ('gelu', 'no_pos'):
         check_sensitive('clip ' + bug, emb, clip_vision(w, tcfg, px, bug)[0])
+    for wtype in ('f16', 'q8_0'):
+        emb_q, last_q = clip_vision({k: T(v) for k, v in as_stored(tw, wtype).items()}, tcfg, px)
+        save(out, 'clip_%s_embeds' % wtype, emb_q)
+        save(out, 'clip_%s_hidden' % wtype, last_q)
     ow, ocfg = mkvision.clip_vision_ckpt(seed=6, cfg=mkvision.CLIP_HD15)
     emb, last = clip_vision({k: T(v) for k, v in ow.items()}, ocfg, px)
     save(out, 'clip_hd15_embeds', emb)
@@ -219,6 +246,9 @@ def main():
         check_sensitive('eva ' + bug, feats, eva_vision(w, vc, px, bug)[1])
 
     qh, qproj = blip2_qformer(w, bcfg, feats)
+    for wtype in ('f16', 'q8_0'):
+        stored = {k: T(v) for k, v in as_stored(bw, wtype).items()}
+        save(out, 'qformer_%s_out' % wtype, blip2_qformer(stored, bcfg, feats)[0])
     save(out, 'qformer_out', qh)
     save(out, 'qformer_proj', qproj)
     for bug in ('freq_off_by_one', 'quick_gelu'):

@@ -230,6 +230,10 @@ static int run_qformer(comp *c, const comp_args *a, int video)
     if (check_shape("the encoder states", &c->in, 3, want))
         return OM_EINVAL;
     const float *query = NULL;
+    if (a->input2 && video) {
+        fprintf(stderr, "omni-run: the video Q-Former uses its learned queries; --input2 is for qformer and blip2\n");
+        return OM_EINVAL;
+    }
     if (a->input2) {
         if (c->in2.ndim != 2 || c->in2.shape[0] != hp->n_query || c->in2.shape[1] != hp->n_embd) {
             fprintf(stderr, "omni-run: --input2 must be query embeddings [%d, %d]\n", hp->n_query, hp->n_embd);
@@ -275,7 +279,8 @@ static int run_qformer(comp *c, const comp_args *a, int video)
 static int run_bind(comp *c, const comp_args *a)
 {
     char err[1024];
-    int rc = om_bind_open(&c->bind, c->gpu, a->model, MAX_ITEMS, err, sizeof err);
+    int rows = c->in.ndim >= 1 && c->in.shape[0] >= 1 && c->in.shape[0] <= MAX_ITEMS ? (int)c->in.shape[0] : 1;
+    int rc = om_bind_open(&c->bind, c->gpu, a->model, rows, err, sizeof err);
     if (rc) {
         fprintf(stderr, "omni-run: %s\n", err);
         return rc;

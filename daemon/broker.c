@@ -6,6 +6,7 @@
  * thread, so no state needs a lock. */
 #include "om_daemon_impl.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -96,6 +97,16 @@ static bworker *find_worker(om_daemon *d, const zmq_msg_t *id)
     return NULL;
 }
 
+static bworker *find_token(om_daemon *d, const zmq_msg_t *token)
+{
+    if (zmq_msg_size((zmq_msg_t *)token) != 8)
+        return NULL;
+    for (int i = 0; i < d->nworkers; i++)
+        if (!memcmp(d->workers[i].token, zmq_msg_data((zmq_msg_t *)token), 8))
+            return &d->workers[i];
+    return NULL;
+}
+
 static void remove_worker(om_daemon *d, bworker *w, const char *why);
 
 int om_worker_busy(const bworker *w)
@@ -117,7 +128,7 @@ static bslot *find_slot(bworker *w, uint64_t tag)
 static int send_request(om_daemon *d, bworker *w, breq *r)
 {
     int64_t left = (r->deadline_us - om_now_us()) / 1000;
-    uint32_t budget = left < 1 ? 1 : left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+    uint32_t budget = htole32(left < 1 ? 1 : left > UINT32_MAX ? UINT32_MAX : (uint32_t)left);
     r->tag = ++d->next_tag;
     r->attempts++;
     int rc = zmq_send(d->backend, w->ident, w->ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0;
@@ -191,7 +202,8 @@ static void remove_worker(om_daemon *d, bworker *w, const char *why)
 
 static void on_ready(om_daemon *d, om_msg *m, int64_t now)
 {
-    if (m->n != 4 || zmq_msg_size(&m->frames[0]) > sizeof d->workers[0].ident) {
+    if (m->n != 5 || zmq_msg_size(&m->frames[0]) > sizeof d->workers[0].ident ||
+        zmq_msg_size(&m->frames[4]) != 8) {
         om_log(OM_LOG_WARN, "broker", "malformed READY from a worker; ignored");
         return;
     }
@@ -205,6 +217,10 @@ static void on_ready(om_daemon *d, om_msg *m, int64_t now)
     for (int i = 0; i < d->nstages; i++)
         if (!strcmp(d->stages[i].st->name, name) && d->stages[i].conf.mode != OM_MODE_OFF)
             si = i;
+    /* The same worker again on a new connection (it lost the broker for a while). */
+    bworker *old = find_token(d, &m->frames[4]);
+    if (old && si >= 0)
+        remove_worker(d, old, "reconnected");
     if (si < 0 || d->nworkers == OM_MAX_WORKERS || find_worker(d, &m->frames[0])) {
         om_log(OM_LOG_WARN, "broker", "worker for stage '%s' refused (%s)", name,
                si < 0 ? "unknown or disabled stage" : d->nworkers == OM_MAX_WORKERS ? "too many workers"
@@ -217,6 +233,7 @@ static void on_ready(om_daemon *d, om_msg *m, int64_t now)
     memcpy(w->ident, zmq_msg_data(&m->frames[0]), w->ident_len);
     w->stage = si;
     w->pid = atoi(pid);
+    memcpy(w->token, zmq_msg_data(&m->frames[4]), 8);
     w->last_seen_us = w->joined_us = w->idle_since_us = now;
     om_log(OM_LOG_INFO, "broker", "worker %s pid %d ready", name, w->pid);
     om_ops_publish_event(d, "worker_up", name, w->pid);
@@ -280,17 +297,27 @@ static void on_backend(om_daemon *d)
             continue;
         }
         char cmd = *(char *)zmq_msg_data(&m.frames[1]);
-        bworker *w = find_worker(d, &m.frames[0]);
         if (cmd == OM_W_READY[0]) {
             on_ready(d, &m, now);
             continue;
         }
+        if (cmd == OM_W_HB[0]) {
+            bworker *w = m.n == 3 ? find_token(d, &m.frames[2]) : NULL;
+            size_t len = zmq_msg_size(&m.frames[0]);
+            if (w && len <= sizeof w->pulse) {
+                w->last_seen_us = now;
+                w->pulse_len = len;
+                memcpy(w->pulse, zmq_msg_data(&m.frames[0]), len);
+            }
+            continue;   /* an unknown token: that worker re-registers when it hears nothing */
+        }
+        bworker *w = find_worker(d, &m.frames[0]);
         if (!w)
-            continue;   /* a worker we removed: it re-registers when it hears nothing */
+            continue;
         w->last_seen_us = now;
         if (cmd == OM_W_REPLY[0])
             on_reply(d, w, &m, now);
-        else if (cmd != OM_W_HB[0])
+        else
             remove_worker(d, w, "sent an unknown command");
     }
     om_msg_free(&m);
@@ -433,8 +460,9 @@ static void on_timers(om_daemon *d, int64_t now)
     }
     if (now >= d->next_hb_us) {
         for (int i = 0; i < d->nworkers; i++) {
-            zmq_send(d->backend, d->workers[i].ident, d->workers[i].ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-            zmq_send(d->backend, OM_W_HB, 1, ZMQ_DONTWAIT);
+            const bworker *w = &d->workers[i];
+            if (w->pulse_len && zmq_send(d->backend, w->pulse, w->pulse_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+                zmq_send(d->backend, OM_W_HB, 1, ZMQ_DONTWAIT);
         }
         d->next_hb_us = now + (int64_t)d->cfg.heartbeat_ms * 1000;
     }

@@ -5,7 +5,7 @@
  * is a small struct (om_stage) that wraps a library call.
  *
  * Threads: the broker runs on the thread that calls om_daemon_run; each embedded
- * worker is an I/O thread plus a handler thread; the ZAP handler has its own
+ * worker is a work thread plus a pulse thread; the ZAP handler has its own
  * thread. Only the broker thread touches broker state (no locks). */
 #ifndef OM_DAEMON_H
 #define OM_DAEMON_H
@@ -137,9 +137,10 @@ int         om_sink_cancelled(const om_sink *s);
 
 /* ---- workers (worker.c) ---- */
 
-/* One worker: an I/O thread (DEALER to the broker backend: READY, heartbeats,
- * requests in, replies out) and a handler thread running stage->handle, so
- * heartbeats flow while a request runs. Stopped by zmq_ctx_shutdown(ctx). */
+/* One worker: a work thread (DEALER to the broker backend: READY, requests in,
+ * stage->handle, replies out) and a pulse thread (a second DEALER carrying only
+ * heartbeats, both ways), so heartbeats flow while a request runs. Stopped by
+ * zmq_ctx_shutdown(ctx). */
 typedef struct om_worker om_worker;
 int  om_worker_start(om_worker **out, void *ctx, const char *endpoint, const om_stage *stage,
                      const om_config *cfg, char *err, size_t errlen);

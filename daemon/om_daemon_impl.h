@@ -12,14 +12,18 @@
 #include <sys/types.h>
 #include <time.h>
 
-/* Broker <-> worker frames (after the ROUTER's identity frame on the broker side):
- *   worker -> broker  READY   "R" stage-name pid
- *                     HB      "H"
- *                     REPLY   "P" tag(8) flags(1) frame0 payloads...   flags: OM_W_FINAL|OM_W_ERROR
- *   broker -> worker  REQUEST "Q" tag(8) budget_ms(4) frame0 payloads...
- *                     HB      "H"
- * tag is the broker's number for one attempt of one request; a reply whose tag the
- * broker no longer waits for (deadline passed, retried elsewhere) is dropped. */
+/* Broker <-> worker frames (after the ROUTER's identity frame on the broker side).
+ * A worker has two connections: work (READY, requests, replies) and pulse
+ * (heartbeats only, so they flow while the work thread runs a long request); the
+ * token, random per worker, pairs them.
+ *   work:  worker -> broker  READY   "R" stage-name pid token(8)
+ *                            REPLY   "P" tag(8) flags(1) frame0 payloads...  flags: OM_W_FINAL|OM_W_ERROR
+ *          broker -> worker  REQUEST "Q" tag(8) budget_ms(4) frame0 payloads...
+ *   pulse: worker -> broker  HB      "H" token(8)
+ *          broker -> worker  HB      "H"
+ * tag is the broker's number for one attempt of one request, opaque to the worker;
+ * a reply whose tag the broker no longer waits for (deadline passed, retried
+ * elsewhere) is dropped. budget_ms is little-endian (workers may be other hosts). */
 #define OM_W_READY   "R"
 #define OM_W_HB      "H"
 #define OM_W_REPLY   "P"
@@ -127,8 +131,11 @@ typedef struct bslot {
 } bslot;
 
 typedef struct bworker {
-    uint8_t  ident[256];
+    uint8_t  ident[256];            /* work connection */
     size_t   ident_len;
+    uint8_t  pulse[256];            /* pulse connection, once its first HB came */
+    size_t   pulse_len;
+    uint8_t  token[8];
     int      stage, pid;
     int64_t  last_seen_us, joined_us, idle_since_us;
     int      outstanding;           /* slots with a tag */
@@ -143,9 +150,10 @@ typedef struct bstage {
 } bstage;
 
 #define OM_MAX_WORKERS 256
-/* Requests a worker may hold at once (stage.NAME.prefetch). */
-int om_worker_busy(const bworker *w);     /* holds a request the broker waits for */
 #define OM_MAX_EMBEDDED 128
+
+/* True while w holds a request the broker still waits for. */
+int om_worker_busy(const bworker *w);
 
 struct om_daemon {
     om_config        cfg;

@@ -1,10 +1,13 @@
-/* worker.c: a stage worker. The I/O thread owns the DEALER to the broker (READY,
- * heartbeats both ways, reconnect when the broker goes silent) and forwards
- * requests to the handler thread over an inproc PAIR; the handler thread runs the
- * stage and streams replies back the same way. Frames move between sockets with
- * zmq_msg_send, never copied. */
+/* worker.c: a stage worker. Two threads, two connections to the broker backend:
+ * the work thread owns the work DEALER (READY, requests in, replies out) and runs
+ * the stage; the pulse thread owns a second DEALER that only carries heartbeats
+ * both ways, so a worker busy with a long request still shows it is alive, and
+ * asks the work thread to reconnect when the broker goes silent. Both connections
+ * carry the worker's token, which is how the broker pairs them. Payload frames are
+ * sent with zmq_msg_send, never copied. */
 #include "om_daemon_impl.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -24,14 +27,16 @@ struct om_worker {
     void           *state;
     int             curve;                    /* CURVE client on a tcp backend */
     char            server_public[OM_CURVE_KEY_LEN + 1], secret[OM_CURVE_KEY_LEN + 1];
-    void           *pair_io, *pair_handler;   /* the two ends, one per thread */
-    pthread_t       io, handler;
-    int             io_started, handler_started;
+    uint8_t         token[8];
+    pthread_t       work, pulse;
+    int             work_started;
     atomic_int      stopping;
+    atomic_int      reconnect;                /* pulse -> work: the broker went silent */
 };
 
 struct om_sink {
     om_worker *w;
+    void      *sock;          /* the work DEALER */
     zmq_msg_t *req;           /* frame 0 and payloads of the request */
     size_t     nreq;
     zmq_msg_t  tag;
@@ -49,7 +54,7 @@ void om_daemon_limits(const om_config *cfg, om_proto_limits *lim, int extra_fram
     lim->max_total_bytes = cfg->max_total_bytes + 64 * (uint64_t)extra_frames;
 }
 
-/* ---- the sink (handler thread) ---- */
+/* ---- the sink (work thread) ---- */
 
 om_msgbuf *om_sink_buf(om_sink *s) { return &s->buf; }
 uint64_t   om_sink_seq(const om_sink *s) { return s->seq; }
@@ -75,28 +80,19 @@ int om_sink_fail(om_sink *s, int code, const char *fmt, ...)
 
 static int send_reply(om_sink *s, int flags, zmq_msg_t *payloads, size_t n)
 {
-    void *pair = s->w->pair_handler;
-    zmq_msg_t tag, hdr;
+    zmq_msg_t tag;
     uint8_t fl = (uint8_t)flags;
     zmq_msg_init(&tag);
     zmq_msg_copy(&tag, &s->tag);
-    int rc = zmq_msg_init_size(&hdr, s->buf.sb.size);
-    if (rc) {
-        zmq_msg_close(&tag);
-        for (size_t i = 0; i < n; i++)
-            zmq_msg_close(&payloads[i]);
-        return OM_ENOMEM;
-    }
-    memcpy(zmq_msg_data(&hdr), s->buf.sb.data, s->buf.sb.size);
-    rc = zmq_msg_send(&tag, pair, ZMQ_SNDMORE) < 0;
-    rc |= zmq_send(pair, &fl, 1, ZMQ_SNDMORE) < 0;
-    rc |= zmq_msg_send(&hdr, pair, n ? ZMQ_SNDMORE : 0) < 0;
-    for (size_t i = 0; i < n; i++)
-        rc |= zmq_msg_send(&payloads[i], pair, i + 1 < n ? ZMQ_SNDMORE : 0) < 0;
-    zmq_msg_close(&tag);
-    zmq_msg_close(&hdr);
-    for (size_t i = 0; i < n; i++)
+    int rc = zmq_send(s->sock, OM_W_REPLY, 1, ZMQ_SNDMORE) < 0;
+    rc = rc || zmq_msg_send(&tag, s->sock, ZMQ_SNDMORE) < 0;
+    rc = rc || zmq_send(s->sock, &fl, 1, ZMQ_SNDMORE) < 0;
+    rc = rc || zmq_send(s->sock, s->buf.sb.data, s->buf.sb.size, n ? ZMQ_SNDMORE : 0) < 0;
+    for (size_t i = 0; i < n; i++) {
+        rc = rc || zmq_msg_send(&payloads[i], s->sock, i + 1 < n ? ZMQ_SNDMORE : 0) < 0;
         zmq_msg_close(&payloads[i]);
+    }
+    zmq_msg_close(&tag);
     s->seq++;
     return rc ? OM_EIO : 0;
 }
@@ -106,24 +102,25 @@ int om_sink_send(om_sink *s, zmq_msg_t *payloads, size_t n)
     return send_reply(s, 0, payloads, n);
 }
 
-/* Runs one request: frames are tag, budget_ms, frame 0, payloads. Always ends with
- * exactly one final reply. */
-static void run_one(om_worker *w, om_msg *m)
+/* Runs one request: frames are "Q", tag, budget_ms, frame 0, payloads. Always ends
+ * with exactly one final reply. */
+static void run_one(om_worker *w, void *sock, om_msg *m)
 {
-    om_sink s = { .w = w };
+    om_sink s = { .w = w, .sock = sock };
     char err[512] = "";
     om_msgbuf_init(&s.buf);
     zmq_msg_init(&s.tag);
-    zmq_msg_copy(&s.tag, &m->frames[0]);
+    zmq_msg_copy(&s.tag, &m->frames[1]);
 
     uint32_t budget_ms = 0;
-    if (zmq_msg_size(&m->frames[1]) == 4)
-        memcpy(&budget_ms, zmq_msg_data(&m->frames[1]), 4);
+    if (zmq_msg_size(&m->frames[2]) == 4)
+        memcpy(&budget_ms, zmq_msg_data(&m->frames[2]), 4);
+    budget_ms = le32toh(budget_ms);
     /* The broker answers ETIMEDOUT at the deadline itself; the stage gives up a
      * little later, so the broker's answer is the one the client sees. */
     s.deadline_us = om_now_us() + ((int64_t)budget_ms + DEADLINE_GRACE_MS) * 1000;
-    s.req = &m->frames[2];
-    s.nreq = m->n - 2;
+    s.req = &m->frames[3];
+    s.nreq = m->n - 3;
 
     om_frame views[1024];
     size_t n = s.nreq < 1024 ? s.nreq : 1024;
@@ -159,34 +156,7 @@ static void run_one(om_worker *w, om_msg *m)
     zmq_msg_close(&s.tag);
 }
 
-static void *handler_main(void *arg)
-{
-    om_worker *w = arg;
-    om_proto_limits lim = w->lim;
-    lim.max_frames += 2;
-    om_msg m;
-    om_msg_init(&m);
-    for (;;) {
-        char err[256];
-        int rc = om_msg_recv(w->pair_handler, &m, 0, &lim, -1, err, sizeof err);
-        if (rc == OM_EIO)
-            break;   /* an inproc PAIR fails only when the context shuts down */
-        if (rc == 0 && m.n == 1)
-            break;
-        if (rc == 0 && m.n >= 3)
-            run_one(w, &m);
-        else
-            om_log(OM_LOG_ERROR, w->stage->name, "bad request from the I/O thread: %s",
-                   rc ? err : "too few frames");
-    }
-    om_msg_free(&m);
-    zmq_close(w->pair_handler);
-    return NULL;
-}
-
-/* ---- the I/O thread ---- */
-
-static void *connect_dealer(om_worker *w)
+static void *open_dealer(om_worker *w)
 {
     void *d = zmq_socket(w->ctx, ZMQ_DEALER);
     if (!d)
@@ -208,93 +178,96 @@ static void *connect_dealer(om_worker *w)
         zmq_close(d);
         return NULL;
     }
-    char pid[16];
-    snprintf(pid, sizeof pid, "%d", (int)getpid());
-    zmq_send(d, OM_W_READY, 1, ZMQ_SNDMORE);
-    zmq_send(d, w->stage->name, strlen(w->stage->name), ZMQ_SNDMORE);
-    zmq_send(d, pid, strlen(pid), 0);
     return d;
 }
 
-/* Moves the rest of a multipart message from src to dst without copying. */
-static int forward_rest(void *src, void *dst)
+static void *connect_work(om_worker *w)
 {
-    int more = 1, rc = 0;
-    while (more) {
-        zmq_msg_t f;
-        zmq_msg_init(&f);
-        if (zmq_msg_recv(&f, src, 0) < 0) {
-            zmq_msg_close(&f);
-            return OM_EIO;
-        }
-        more = zmq_msg_more(&f);
-        if (!rc && zmq_msg_send(&f, dst, more ? ZMQ_SNDMORE : 0) < 0)
-            rc = OM_EIO;
-        zmq_msg_close(&f);
+    void *d = open_dealer(w);
+    if (d) {
+        char pid[16];
+        snprintf(pid, sizeof pid, "%d", (int)getpid());
+        zmq_send(d, OM_W_READY, 1, ZMQ_SNDMORE);
+        zmq_send(d, w->stage->name, strlen(w->stage->name), ZMQ_SNDMORE);
+        zmq_send(d, pid, strlen(pid), ZMQ_SNDMORE);
+        zmq_send(d, w->token, sizeof w->token, 0);
     }
-    return rc;
+    return d;
 }
 
-static void *io_main(void *arg)
+static void *work_main(void *arg)
+{
+    om_worker *w = arg;
+    om_proto_limits lim = w->lim;
+    lim.max_frames += 3;
+    lim.max_total_bytes += 64;
+    om_msg m;
+    om_msg_init(&m);
+    void *dealer = connect_work(w);
+    while (dealer && !atomic_load(&w->stopping)) {
+        char err[256];
+        int rc = om_msg_recv(dealer, &m, 0, &lim, w->cfg.heartbeat_ms, err, sizeof err);
+        if (rc == OM_EIO)
+            break;   /* ETERM: the context is shutting down */
+        if (rc == 0 && m.n >= 4 && zmq_msg_size(&m.frames[0]) == 1 &&
+            *(char *)zmq_msg_data(&m.frames[0]) == OM_W_REQUEST[0])
+            run_one(w, dealer, &m);
+        else if (rc != OM_ETIMEDOUT)
+            om_log(OM_LOG_WARN, w->stage->name, "bad message from the broker: %s",
+                   rc ? err : "not a request");
+        if (atomic_exchange(&w->reconnect, 0)) {
+            zmq_close(dealer);
+            dealer = connect_work(w);
+        }
+    }
+    atomic_store(&w->stopping, 1);
+    om_msg_free(&m);
+    if (dealer)
+        zmq_close(dealer);
+    return NULL;
+}
+
+/* Heartbeats: "H" token out every heartbeat_ms, the broker's "H" in; silence for
+ * heartbeat_misses intervals reconnects both connections. */
+static void *pulse_main(void *arg)
 {
     om_worker *w = arg;
     const int64_t hb_us = (int64_t)w->cfg.heartbeat_ms * 1000;
     const int64_t silent_us = hb_us * w->cfg.heartbeat_misses;
-    void *dealer = connect_dealer(w);
-    int64_t last_in = om_now_us(), next_hb = last_in + hb_us;
-
-    while (dealer) {
-        zmq_pollitem_t items[2] = { { dealer, 0, ZMQ_POLLIN, 0 },
-                                    { w->pair_io, 0, ZMQ_POLLIN, 0 } };
-        int64_t wait = next_hb - om_now_us();
-        int n = zmq_poll(items, 2, wait > 0 ? (long)(wait / 1000) + 1 : 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            break;   /* ETERM: the context is shutting down */
-        if (items[0].revents & ZMQ_POLLIN) {
-            zmq_msg_t cmd;
-            zmq_msg_init(&cmd);
-            if (zmq_msg_recv(&cmd, dealer, 0) < 0) {
-                zmq_msg_close(&cmd);
-                break;
-            }
-            last_in = om_now_us();
-            int is_req = zmq_msg_size(&cmd) == 1 && *(char *)zmq_msg_data(&cmd) == OM_W_REQUEST[0];
-            int more = zmq_msg_more(&cmd);
-            zmq_msg_close(&cmd);
-            if (more && is_req) {
-                if (forward_rest(dealer, w->pair_io))
-                    break;
-            } else if (more) {
-                zmq_msg_t rest;
-                zmq_msg_init(&rest);
-                while (more && zmq_msg_recv(&rest, dealer, 0) >= 0)
-                    more = zmq_msg_more(&rest);
-                zmq_msg_close(&rest);
-            }
-        }
-        if (items[1].revents & ZMQ_POLLIN) {
-            if (zmq_send(dealer, OM_W_REPLY, 1, ZMQ_SNDMORE) < 0 || forward_rest(w->pair_io, dealer))
-                break;
-        }
+    void *pulse = open_dealer(w);
+    int64_t last_in = om_now_us(), next_hb = last_in;
+    while (pulse && !atomic_load(&w->stopping)) {
         int64_t now = om_now_us();
         if (now >= next_hb) {
-            zmq_send(dealer, OM_W_HB, 1, ZMQ_DONTWAIT);
+            zmq_send(pulse, OM_W_HB, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+            zmq_send(pulse, w->token, sizeof w->token, ZMQ_DONTWAIT);
             next_hb = now + hb_us;
         }
         if (now - last_in > silent_us) {
             om_log(OM_LOG_WARN, w->stage->name, "broker silent for %d ms; reconnecting",
                    (int)((now - last_in) / 1000));
-            zmq_close(dealer);
-            dealer = connect_dealer(w);
+            atomic_store(&w->reconnect, 1);
+            zmq_close(pulse);
+            pulse = open_dealer(w);
             last_in = now;
+            continue;
+        }
+        zmq_pollitem_t it = { pulse, 0, ZMQ_POLLIN, 0 };
+        int n = zmq_poll(&it, 1, (long)((next_hb - now) / 1000) + 1);
+        if (n < 0 && errno != EINTR)
+            break;   /* ETERM */
+        while (n > 0) {
+            zmq_msg_t f;
+            zmq_msg_init(&f);
+            int got = zmq_msg_recv(&f, pulse, ZMQ_DONTWAIT);
+            zmq_msg_close(&f);
+            if (got < 0)
+                break;
+            last_in = om_now_us();
         }
     }
-    atomic_store(&w->stopping, 1);
-    if (dealer)
-        zmq_close(dealer);
-    zmq_close(w->pair_io);
+    if (pulse)
+        zmq_close(pulse);
     return NULL;
 }
 
@@ -335,60 +308,40 @@ int om_worker_start(om_worker **out, void *ctx, const char *endpoint, const om_s
     w->cfg.noverrides = 0;   /* the overrides stay owned by the caller's config */
     snprintf(w->endpoint, sizeof w->endpoint, "%s", endpoint);
     om_daemon_limits(cfg, &w->lim, 0);
+    /* Unique per worker and per run: pid, address, time. */
+    uint64_t token = ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)w ^ (uint64_t)om_now_us();
+    memcpy(w->token, &token, sizeof token);
     int rc = load_curve(w, err, errlen);
     if (rc) {
         free(w);
         return rc;
     }
-
     rc = stage->init ? stage->init(cfg, &w->state) : 0;
     if (rc) {
         snprintf(err, errlen, "stage %s: init failed: %s", stage->name, om_strerror(rc));
         free(w);
         return rc;
     }
-    char ep[64];
-    snprintf(ep, sizeof ep, "inproc://omnid-worker-%p", (void *)w);
-    w->pair_io = zmq_socket(ctx, ZMQ_PAIR);
-    w->pair_handler = zmq_socket(ctx, ZMQ_PAIR);
-    int zero = 0;
-    if (!w->pair_io || !w->pair_handler || zmq_bind(w->pair_io, ep) ||
-        zmq_connect(w->pair_handler, ep)) {
-        snprintf(err, errlen, "stage %s: %s", stage->name, zmq_strerror(errno));
-        rc = OM_EIO;
-        goto fail;
-    }
-    zmq_setsockopt(w->pair_io, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(w->pair_handler, ZMQ_LINGER, &zero, sizeof zero);
-
     /* Signals go to the thread that waits for them, never to these. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    w->handler_started = !pthread_create(&w->handler, NULL, handler_main, w);
-    w->io_started = w->handler_started && !pthread_create(&w->io, NULL, io_main, w);
+    w->work_started = !pthread_create(&w->work, NULL, work_main, w);
+    int pulse_started = w->work_started && !pthread_create(&w->pulse, NULL, pulse_main, w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!w->io_started) {
+    if (!pulse_started) {
+        /* The work thread checks stopping at least every heartbeat_ms. */
+        atomic_store(&w->stopping, 1);
+        if (w->work_started)
+            pthread_join(w->work, NULL);
+        if (stage->fini)
+            stage->fini(w->state);
+        free(w);
         snprintf(err, errlen, "stage %s: cannot start threads", stage->name);
-        rc = OM_ENOMEM;
-        goto fail;
+        return OM_ENOMEM;
     }
     *out = w;
     return 0;
-fail:
-    if (w->handler_started) {
-        /* A one-frame message tells the handler thread to leave. */
-        zmq_send(w->pair_io, "", 0, 0);
-        pthread_join(w->handler, NULL);
-    } else if (w->pair_handler) {
-        zmq_close(w->pair_handler);
-    }
-    if (w->pair_io)
-        zmq_close(w->pair_io);
-    if (stage->fini)
-        stage->fini(w->state);
-    free(w);
-    return rc;
 }
 
 void om_worker_join(om_worker *w)
@@ -396,8 +349,8 @@ void om_worker_join(om_worker *w)
     if (!w)
         return;
     atomic_store(&w->stopping, 1);
-    pthread_join(w->io, NULL);
-    pthread_join(w->handler, NULL);
+    pthread_join(w->work, NULL);
+    pthread_join(w->pulse, NULL);
     if (w->stage->fini)
         w->stage->fini(w->state);
     free(w);

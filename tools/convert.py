@@ -11,6 +11,7 @@ KIND:
   video-qformer   Video-LLaMA's visual branch (video_Qformer.bert.*, video_query_tokens,
                   video_frame_position_embedding, llama_proj) stored as safetensors
   imagebind-head  an ImageBind modality head (+ NExT-GPT llama_proj when present); --modality
+  imagebind-vision  ImageBind's vision trunk + head (+ llama_proj) as a ViT + bind head; --heads
 
 Tensor names and metadata keys are documented in docs/MODELS_GGUF.md. Matrices go out in
 --type; norms, biases, embeddings and tokens stay f32 (what the C side computes with).
@@ -453,10 +454,67 @@ def convert_imagebind_head(ck, g, wtype, modality):
     write_llm_proj(ck, g, wtype, 'llama_proj', E)
 
 
+def convert_imagebind_vision(ck, g, wtype, heads):
+    """ImageBind's vision trunk (imagebind_huge.pth saved as safetensors) as a clip-variant ViT:
+    the Conv3d stem over an image repeated to 2 frames is a Conv2d with the two time slices of the
+    kernel summed; MultiheadAttention's fused in_proj is split into q, k, v; the head's LayerNorm
+    and Linear become post_ln and proj, and the head is written once more as bind.head.* so that
+    om_bind_head on the ViT's hidden state gives the L2-normalised joint embedding."""
+    p, t = 'modality_preprocessors.vision.', 'modality_trunks.vision.'
+    for name in (p + 'cls_token', p + 'rgbt_stem.proj.1.weight', p + 'pos_embedding_helper.pos_embed'):
+        if not ck.has(name):
+            raise ConvertError('tensor %s is missing from the checkpoint' % name)
+    D = ck.t[p + 'cls_token'].shape[-1]
+    kshape = ck.t[p + 'rgbt_stem.proj.1.weight'].shape
+    if len(kshape) != 5 or kshape[0] != D or kshape[1] != 3 or kshape[2] != 2 or kshape[3] != kshape[4]:
+        raise ConvertError('tensor %srgbt_stem.proj.1.weight has shape %s, expected [%d, 3, 2, P, P]'
+                           % (p, list(kshape), D))
+    P, T = kshape[3], ck.t[p + 'pos_embedding_helper.pos_embed'].shape[1]
+    side = int(round((T - 1) ** 0.5))
+    if side * side != T - 1:
+        raise ConvertError('position embedding of %d tokens is not 1 + a square grid' % T)
+    L = 0
+    while ck.has('%sblocks.%d.attn.in_proj_weight' % (t, L)):
+        L += 1
+    fc1 = '%sblocks.0.mlp.fc1.weight' % t
+    if L == 0 or not ck.has(fc1):
+        raise ConvertError('no %sblocks.N tensors' % t)
+    if D % heads:
+        raise ConvertError('imagebind-vision: %d heads do not divide width %d' % (heads, D))
+    F = ck.t[fc1].shape[0]
+    E = ck.t['modality_heads.vision.2.weight'].shape[0] if ck.has('modality_heads.vision.2.weight') else 0
+    if not E:
+        raise ConvertError('tensor modality_heads.vision.2.weight is missing from the checkpoint')
+    hp = {'hidden_size': D, 'intermediate_size': F, 'num_hidden_layers': L, 'num_attention_heads': heads,
+          'image_size': side * P, 'patch_size': P}
+    write_vision_keys(g, hp, 'clip', 'gelu', 1e-6, CLIP_MEAN, CLIP_STD, 'shortest_crop')
+    g.u32('clip.vision.projection_dim', E)
+    k3 = ck.get(p + 'rgbt_stem.proj.1.weight', [D, 3, 2, P, P])
+    g.tensor('v.patch_embd.weight', k3[:, :, 0] + k3[:, :, 1], wtype)
+    g.tensor('v.class_embd', ck.get(p + 'cls_token', [1, 1, D]).reshape(D))
+    g.tensor('v.position_embd.weight', ck.get(p + 'pos_embedding_helper.pos_embed', [1, T, D]).reshape(T, D))
+    norm(g, ck, t + 'pre_transformer_layer.0', 'v.pre_ln', D)
+    for i in range(L):
+        a, b = '%sblocks.%d.' % (t, i), 'v.blk.%d.' % i
+        norm(g, ck, a + 'norm_1', b + 'ln1', D)
+        w, bias = ck.get(a + 'attn.in_proj_weight', [3 * D, D]), ck.get(a + 'attn.in_proj_bias', [3 * D])
+        for j, om in enumerate(('attn_q', 'attn_k', 'attn_v')):
+            g.tensor(b + om + '.weight', w[j * D:(j + 1) * D], wtype)
+            g.tensor(b + om + '.bias', bias[j * D:(j + 1) * D])
+        linear(g, ck, a + 'attn.out_proj', b + 'attn_out', D, D, wtype)
+        norm(g, ck, a + 'norm_2', b + 'ln2', D)
+        linear(g, ck, a + 'mlp.fc1', b + 'ffn_up', F, D, wtype)
+        linear(g, ck, a + 'mlp.fc2', b + 'ffn_down', D, F, wtype)
+    norm(g, ck, 'modality_heads.vision.0', 'v.post_ln', D)
+    g.tensor('v.proj.weight', ck.get('modality_heads.vision.2.weight', [E, D]), wtype)
+    convert_imagebind_head(ck, g, wtype, 'vision')
+
+
 # ---------------------------------------------------------------- driver
 
 ARCH = {'clip-vision': 'clip-vision', 'clip-text': 'clip-text', 'blip2': 'blip2',
-        'blip2-qformer': 'qformer', 'video-qformer': 'video-qformer', 'imagebind-head': 'bind'}
+        'blip2-qformer': 'qformer', 'video-qformer': 'video-qformer', 'imagebind-head': 'bind',
+        'imagebind-vision': 'imagebind'}
 
 
 def convert(kind, src, out, wtype='f32', modality='vision', heads=12, name=None):
@@ -474,6 +532,8 @@ def convert(kind, src, out, wtype='f32', modality='vision', heads=12, name=None)
         convert_blip2_qformer(ck, g, wtype)
     elif kind == 'video-qformer':
         convert_video_qformer(ck, g, wtype, heads)
+    elif kind == 'imagebind-vision':
+        convert_imagebind_vision(ck, g, wtype, heads)
     else:
         convert_imagebind_head(ck, g, wtype, modality)
     g.write(out)
@@ -488,7 +548,9 @@ def main():
     ap.add_argument('--type', default='f16', choices=sorted(GGML),
                     help='type of the matrices (default f16; q8_0/q4_0 where rows are multiples of 32, else f16)')
     ap.add_argument('--modality', default='vision', help='imagebind-head: which head')
-    ap.add_argument('--heads', type=int, default=12, help='video-qformer: attention heads (not in the checkpoint)')
+    ap.add_argument('--heads', type=int, default=12,
+                    help='video-qformer, imagebind-vision: attention heads (not in the checkpoint; '
+                         'Video-LLaMA 12, imagebind_huge 16)')
     ap.add_argument('--name', help='general.name (default: the source folder name)')
     a = ap.parse_args()
     try:

@@ -5,7 +5,7 @@ shapes) is generated, then tools/convert.py turns it into the omnid GGUF. numpy 
 
   mkvision.py OUT_DIR [--type f32|f16] [--keep-hf]
 
-writes OUT_DIR/{clip_vit,clip_vit_hd15,blip2,blip2_qformer,video_qformer,bind_vision}.gguf (and, with
+writes OUT_DIR/{clip_vit,clip_vit_hd15,blip2,blip2_qformer,video_qformer,bind_vision,imagebind_vision}.gguf (and, with
 --keep-hf, the fake checkpoints under OUT_DIR/hf/). The same generators feed
 tools/golden/vision.py, so the PyTorch reference reads exactly these weights.
 
@@ -152,6 +152,36 @@ def bind_head_ckpt(seed=4, c=HEAD):
     return t, {}
 
 
+IB = dict(width=64, heads=4, ff=128, layers=2, image=32, patch=8, joint=32)
+
+
+def imagebind_vision_ckpt(seed=7, c=IB):
+    """ImageBind's vision tower names: Conv3d stem over 2 frames, fused in_proj attention."""
+    g, t = Gen(seed), {}
+    D, F, P = c['width'], c['ff'], c['patch']
+    T = (c['image'] // P) ** 2 + 1
+    p, tr = 'modality_preprocessors.vision.', 'modality_trunks.vision.'
+    t[p + 'cls_token'] = g.n((1, 1, D), 0.5)
+    t[p + 'rgbt_stem.proj.1.weight'] = g.n((D, 3, 2, P, P), 1.0 / np.sqrt(6 * P * P))
+    t[p + 'pos_embedding_helper.pos_embed'] = g.n((1, T, D), 0.5)
+    g.norm(t, tr + 'pre_transformer_layer.0', D)
+    for i in range(c['layers']):
+        a = '%sblocks.%d.' % (tr, i)
+        g.norm(t, a + 'norm_1', D)
+        w = g.n((3 * D, D), 0.15)
+        w[2 * D:] = g.n((D, D), 1.0 / np.sqrt(D))
+        t[a + 'attn.in_proj_weight'] = w
+        t[a + 'attn.in_proj_bias'] = g.n((3 * D,), 0.05)
+        g.linear(t, a + 'attn.out_proj', D, D)
+        g.norm(t, a + 'norm_2', D)
+        g.linear(t, a + 'mlp.fc1', F, D, 2.0 / np.sqrt(D))
+        g.linear(t, a + 'mlp.fc2', D, F)
+    g.norm(t, 'modality_heads.vision.0', D)
+    g.linear(t, 'modality_heads.vision.2', c['joint'], D, bias=False)
+    g.linear(t, 'llama_proj', LLM_WIDTH, c['joint'])
+    return t, {}
+
+
 # name -> (generator, converter kind)
 COMPONENTS = {
     'clip_vit': (clip_vision_ckpt, 'clip-vision'),
@@ -160,6 +190,7 @@ COMPONENTS = {
     'blip2_qformer': (blip2_ckpt, 'blip2-qformer'),
     'video_qformer': (video_qformer_ckpt, 'video-qformer'),
     'bind_vision': (bind_head_ckpt, 'imagebind-head'),
+    'imagebind_vision': (imagebind_vision_ckpt, 'imagebind-vision'),
 }
 
 
@@ -183,7 +214,7 @@ def main():
         write_ckpt(hf, *gen())
         out = os.path.join(a.out, name + ('' if a.type == 'f32' else '_' + a.type) + '.gguf')
         try:
-            convert.convert(kind, hf, out, a.type, heads=VQF['heads'], name='tiny-' + name)
+            convert.convert(kind, hf, out, a.type, heads=4, name='tiny-' + name)
         except convert.ConvertError as e:
             print('mkvision: %s: %s' % (name, e), file=sys.stderr)
             return 1

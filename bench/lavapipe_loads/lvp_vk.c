@@ -162,6 +162,7 @@ static int create_layouts(lvp_vk *vk)
         [LVP_B_X_UTB] = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER,
         [LVP_B_X_STB] = VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER,
         [LVP_B_W_UTB_H] = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER,
+        [LVP_B_W_SCALE] = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER,
     };
     VkDescriptorSetLayoutBinding b[LVP_NBIND];
     for (int i = 0; i < LVP_NBIND; i++)
@@ -185,7 +186,7 @@ static int create_layouts(lvp_vk *vk)
         return fail(vk, OM_EVULKAN, "vkCreatePipelineLayout: VkResult %d", r);
     VkDescriptorPoolSize ps[] = {
         { VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 3 * MAX_RUNS },
-        { VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, 3 * MAX_RUNS },
+        { VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, 4 * MAX_RUNS },
         { VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER, 2 * MAX_RUNS },
     };
     VkDescriptorPoolCreateInfo dp = {
@@ -284,14 +285,19 @@ void lvp_buf_destroy(lvp_vk *vk, lvp_buf *b)
     memset(b, 0, sizeof *b);
 }
 
-static int create_view(lvp_vk *vk, const lvp_buf *b, VkFormat fmt, VkDeviceSize texel, VkBufferView *out)
+static int create_view(lvp_vk *vk, const lvp_buf *b, VkDeviceSize off, VkFormat fmt,
+                       VkDeviceSize texel, VkBufferView *out)
 {
-    VkDeviceSize n = b->size / texel;
+    if (off >= b->size || off % vk->props.limits.minTexelBufferOffsetAlignment)
+        return fail(vk, OM_EINVAL, "texel view offset %llu: beyond %llu bytes or not a multiple of %llu",
+                    (unsigned long long)off, (unsigned long long)b->size,
+                    (unsigned long long)vk->props.limits.minTexelBufferOffsetAlignment);
+    VkDeviceSize n = (b->size - off) / texel;
     if (n > vk->props.limits.maxTexelBufferElements)
         n = vk->props.limits.maxTexelBufferElements;
     VkBufferViewCreateInfo vi = {
         .sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
-        .buffer = b->buf, .format = fmt, .offset = 0, .range = n * texel,
+        .buffer = b->buf, .format = fmt, .offset = off, .range = n * texel,
     };
     VkResult r = vkCreateBufferView(vk->dev, &vi, NULL, out);
     return r == VK_SUCCESS ? 0 : fail(vk, OM_EVULKAN, "vkCreateBufferView(format %d): VkResult %d", fmt, r);
@@ -300,9 +306,10 @@ static int create_view(lvp_vk *vk, const lvp_buf *b, VkFormat fmt, VkDeviceSize 
 static int write_set(lvp_vk *vk, const lvp_bindings *bind, lvp_run *r)
 {
     int err;
-    if ((err = create_view(vk, bind->w, VK_FORMAT_R32G32B32A32_UINT, 16, &r->views[0])) < 0 ||
-        (err = create_view(vk, bind->w, VK_FORMAT_R16G16B16A16_SFLOAT, 8, &r->views[1])) < 0 ||
-        (err = create_view(vk, bind->x, VK_FORMAT_R32G32B32A32_SFLOAT, 16, &r->views[2])) < 0)
+    if ((err = create_view(vk, bind->w, 0, VK_FORMAT_R32G32B32A32_UINT, 16, &r->views[0])) < 0 ||
+        (err = create_view(vk, bind->w, 0, VK_FORMAT_R16G16B16A16_SFLOAT, 8, &r->views[1])) < 0 ||
+        (err = create_view(vk, bind->x, 0, VK_FORMAT_R32G32B32A32_SFLOAT, 16, &r->views[2])) < 0 ||
+        (err = create_view(vk, bind->w, bind->scale_off, VK_FORMAT_R16_SFLOAT, 2, &r->views[3])) < 0)
         return err;
     VkDescriptorSetAllocateInfo ai = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
@@ -316,7 +323,8 @@ static int write_set(lvp_vk *vk, const lvp_bindings *bind, lvp_run *r)
         { bind->x->buf, 0, bind->x_range },
         { bind->y->buf, bind->y_off, bind->y_range },
     };
-    const VkBufferView tv[5] = { r->views[0], r->views[0], r->views[2], r->views[2], r->views[1] };
+    const VkBufferView tv[6] = { r->views[0], r->views[0], r->views[2], r->views[2], r->views[1],
+                                 r->views[3] };
     VkWriteDescriptorSet w[LVP_NBIND];
     for (int i = 0; i < LVP_NBIND; i++) {
         w[i] = (VkWriteDescriptorSet){
@@ -407,7 +415,7 @@ void lvp_run_destroy(lvp_vk *vk, lvp_run *r)
         vkFreeCommandBuffers(vk->dev, vk->cmd_pool, 1, &r->cmd);
     if (r->set)
         vkFreeDescriptorSets(vk->dev, vk->pool, 1, &r->set);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (r->views[i])
             vkDestroyBufferView(vk->dev, r->views[i], NULL);
     if (r->pipe)

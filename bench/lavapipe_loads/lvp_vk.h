@@ -13,7 +13,7 @@
 /* The bindings of bench/lavapipe_loads/shaders/access.glsl. */
 enum {
     LVP_B_W_SSBO, LVP_B_X_SSBO, LVP_B_Y_SSBO,
-    LVP_B_W_UTB,  LVP_B_W_STB,  LVP_B_X_UTB, LVP_B_X_STB, LVP_B_W_UTB_H,
+    LVP_B_W_UTB,  LVP_B_W_STB,  LVP_B_X_UTB, LVP_B_X_STB, LVP_B_W_UTB_H, LVP_B_W_SCALE,
     LVP_NBIND
 };
 
@@ -58,11 +58,12 @@ int  lvp_buf_create(lvp_vk *vk, VkDeviceSize size, lvp_buf *out);
 void lvp_buf_destroy(lvp_vk *vk, lvp_buf *b);
 
 /* Everything a descriptor variant binds: W, x, y as storage buffers (W and y from an
- * offset, so a W beyond maxStorageBufferRange is bound one slice per dispatch), and
- * texel views of the whole W and x. */
+ * offset, so a W beyond maxStorageBufferRange is bound one slice per dispatch), texel
+ * views of the whole W and x, and an R16F view of W from scale_off (repacked Q8_0's
+ * scales; a multiple of 16). */
 typedef struct lvp_bindings {
     const lvp_buf *w, *x, *y;
-    VkDeviceSize   w_off, w_range, x_range, y_off, y_range;
+    VkDeviceSize   w_off, w_range, x_range, y_off, y_range, scale_off;
 } lvp_bindings;
 
 /* One pipeline with its descriptor set and one recorded dispatch. */
@@ -70,8 +71,9 @@ typedef struct lvp_run {
     VkShaderModule  module;
     VkPipeline      pipe;
     VkDescriptorSet set;
-    VkBufferView    views[3];           /* W RGBA32UI, W RGBA16F, x RGBA32F (W's and x's
-                                           RGBA32 views serve both texel bindings) */
+    VkBufferView    views[4];           /* W RGBA32UI, W RGBA16F, x RGBA32F, W R16F from
+                                           scale_off (W's and x's RGBA32 views serve both
+                                           texel bindings) */
     VkCommandBuffer cmd;
 } lvp_run;
 

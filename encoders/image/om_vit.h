@@ -1,8 +1,11 @@
-/* om_vit.h: the image encoder: a ViT read from GGUF (general.architecture "clip-vision"
- * or "blip2"; names and keys in docs/MODELS_GGUF.md), in two variants:
+/* om_vit.h: the image encoder: a ViT read from GGUF (general.architecture "clip-vision",
+ * "blip2" or "imagebind"; names and keys in docs/MODELS_GGUF.md), in two variants:
  *   clip   HF CLIPVisionModel(WithProjection): patch conv without bias, class token,
  *          position embeddings, pre-LayerNorm, pre-LN blocks with QuickGELU MLP,
  *          post-LayerNorm on the class token, optional visual projection (no bias).
+ *          ImageBind's vision trunk is this variant with GELU and eps 1e-6, its head's
+ *          LayerNorm and Linear as post-LN and projection (the file also holds the head
+ *          for om_bind_head, which adds the L2 normalisation).
  *   blip2  the EVA ViT of BLIP-2 (HF Blip2VisionModel): patch conv with bias, no pre-LN,
  *          GELU, q/v biases only, post-LayerNorm over all tokens (BLIP-2's ln_vision):
  *          those normalised tokens are the features the Q-Former reads.
@@ -57,7 +60,8 @@ int  om_vit_encode(om_vit *v, const float *pixels, int B, float *out, float *hid
 
 /* One packed RGB24 image (rows of `stride` bytes, top first) -> [3, S, S] normalised:
  * clip resizes the shortest side to S and crops the centre, blip2 resizes both sides
- * to S; bicubic (libswscale); then (x/255 - mean) / std. At most 16384 x 16384. */
+ * to S; bicubic (libswscale); then (x/255 - mean) / std. At most 16384 x 16384 and, for
+ * the shortest-side resize, an aspect ratio of at most 64:1 (OM_ERANGE). */
 int  om_vit_preprocess(om_vit *v, const uint8_t *rgb, int width, int height, int stride,
                        float *out);
 

@@ -31,9 +31,10 @@ static int read_hparams(om_vit *v)
     om_gguf_str arch;
     if (om_gguf_get_str(w->gguf, "general.architecture", &arch))
         return om_wset_fail(w, OM_EFORMAT, "general.architecture is missing");
-    if (!om_wset_key_is(w, "general.architecture", "clip-vision") && !om_wset_key_is(w, "general.architecture", "blip2"))
-        return om_wset_fail(w, OM_EUNSUPPORTED, "architecture '%.*s' has no ViT (expected clip-vision or blip2)",
-                            (int)(arch.n > 64 ? 64 : arch.n), arch.p);
+    if (!om_wset_key_is(w, "general.architecture", "clip-vision") && !om_wset_key_is(w, "general.architecture", "blip2") &&
+        !om_wset_key_is(w, "general.architecture", "imagebind"))
+        return om_wset_fail(w, OM_EUNSUPPORTED, "architecture '%.*s' has no ViT (expected clip-vision, blip2 or "
+                            "imagebind)", (int)(arch.n > 64 ? 64 : arch.n), arch.p);
     if (om_wset_key_is(w, K "variant", "clip"))
         hp->variant = OM_VIT_CLIP;
     else if (om_wset_key_is(w, K "variant", "blip2"))

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #define MAX_SIDE 16384
+#define MAX_ASPECT 64                   /* a 16384x1 strip scaled to a 224-pixel short side would be 3.7G */
 
 static int resize(om_vit *m, const uint8_t *rgb, int w, int h, int stride, int nw, int nh, uint8_t *dst)
 {
@@ -44,6 +45,9 @@ int om_vit_preprocess(om_vit *m, const uint8_t *rgb, int width, int height, int 
             nw = (int)((int64_t)width * S / height);
         nw = nw < S ? S : nw;
         nh = nh < S ? S : nh;
+        if (nw > MAX_ASPECT * S || nh > MAX_ASPECT * S)
+            return om_wset_fail(&m->w, OM_ERANGE, "preprocess: image %dx%d has an aspect ratio above %d:1", width,
+                                height, MAX_ASPECT);
     }
     const uint8_t *src = rgb;
     int sstride = stride;

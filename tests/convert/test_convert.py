@@ -278,6 +278,34 @@ class VideoAndBind(Base):
         with self.assertRaisesRegex(convert.ConvertError, '--modality must be one of'):
             self.convert('imagebind-head', d, modality='smell')
 
+    def test_imagebind_vision(self):
+        d, t, _ = self.ckpt(mkvision.imagebind_vision_ckpt)
+        (kv, g, _), unused = self.convert('imagebind-vision', d, heads=4)
+        self.assertEqual(unused, [])
+        self.assertEqual(kv['general.architecture'], 'imagebind')
+        self.assertEqual(kv['clip.vision.hidden_act'], 'gelu')
+        self.assertEqual(kv['clip.vision.image_size'], mkvision.IB['image'])
+        self.assertAlmostEqual(kv['clip.vision.attention.layer_norm_epsilon'], 1e-6, delta=1e-12)
+        k3 = t['modality_preprocessors.vision.rgbt_stem.proj.1.weight']
+        self.same(g['v.patch_embd.weight'], k3[:, :, 0] + k3[:, :, 1])
+        D = mkvision.IB['width']
+        w = t['modality_trunks.vision.blocks.1.attn.in_proj_weight']
+        b = t['modality_trunks.vision.blocks.1.attn.in_proj_bias']
+        self.same(g['v.blk.1.attn_k.weight'], w[D:2 * D])
+        self.same(g['v.blk.1.attn_v.bias'], b[2 * D:])
+        self.same(g['v.pre_ln.weight'], t['modality_trunks.vision.pre_transformer_layer.0.weight'])
+        self.same(g['v.post_ln.bias'], t['modality_heads.vision.0.bias'])
+        self.same(g['bind.head.ln.bias'], t['modality_heads.vision.0.bias'])
+        self.same(g['v.proj.weight'], t['modality_heads.vision.2.weight'])
+        self.same(g['bind.head.proj.weight'], t['modality_heads.vision.2.weight'])
+        self.same(g['bind.llm_proj.weight'], t['llama_proj.weight'])
+        with self.assertRaisesRegex(convert.ConvertError, '3 heads do not divide width 64'):
+            self.convert('imagebind-vision', d, heads=3)
+        t['modality_preprocessors.vision.pos_embedding_helper.pos_embed'] = np.zeros((1, 18, D), np.float32)
+        mkvision.write_ckpt(d, t, {})
+        with self.assertRaisesRegex(convert.ConvertError, 'not 1 \\+ a square grid'):
+            self.convert('imagebind-vision', d, heads=4)
+
     def test_clip_text(self):
         g0 = mkvision.Gen(5)
         t, D, F, V, P = {}, 32, 64, 100, 16

@@ -187,6 +187,56 @@ static void test_remote_stages_over_tcp(void **state)
     unlink(ready);
 }
 
+/* A free loopback port, for a backend that must keep its address across restarts. */
+static int free_port(void)
+{
+    void *s = zmq_socket(dt_ctx(), ZMQ_ROUTER);
+    char ep[64];
+    size_t len = sizeof ep;
+    int zero = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_bind(s, "tcp://127.0.0.1:*");
+    zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, ep, &len);
+    zmq_close(s);
+    return atoi(strrchr(ep, ':') + 1);
+}
+
+/* omnid restarts on the same backend address: a remote worker notices the silence
+ * and registers with the new broker by itself. */
+static void test_worker_survives_broker_restart(void **state)
+{
+    char front[OM_EP_LEN], backend[OM_EP_LEN], ready[OM_PATH_LEN], be[64];
+    snprintf(be, sizeof be, "daemon.backend=tcp://127.0.0.1:%d", free_port());
+    const char *const extra[] = { "--set", "stage.test.mode=remote", "--set", be, NULL };
+    pid_t pid = dt_spawn(extra, front, backend, ready);
+    assert_true(pid > 0);
+    pid_t worker = spawn_stage("test", backend);
+    void *c = dt_client(front);
+    wait_status(c, "stages.test.workers", 1, 10000);
+    zmq_close(c);
+    kill(pid, SIGKILL);
+    assert_int_equal(dt_wait_exit(pid, 5000), 128 + SIGKILL);
+    unlink(ready);
+
+    pid = dt_spawn(extra, front, backend, ready);
+    assert_true(pid > 0);
+    c = dt_client(front);
+    /* heartbeat_ms=200 x 3 misses: back within a second or two */
+    wait_status(c, "stages.test.workers", 1, 5000);
+    char args[64];
+    dt_result r;
+    size_t n = dt_args_u64(args, sizeof args, "ms", 10);
+    dt_call(c, "sleep", 1, args, n, 0, 5000, &r);
+    assert_int_equal(r.final_type, OM_REPLY_DONE);
+    assert_int_equal(r.result_pid, worker);
+    kill(worker, SIGTERM);
+    assert_int_equal(dt_wait_exit(worker, 5000), 0);
+    kill(pid, SIGTERM);
+    assert_int_equal(dt_wait_exit(pid, 5000), 0);
+    zmq_close(c);
+    unlink(ready);
+}
+
 static int run_cli(const char *const *argv, char *out, size_t cap)
 {
     int fds[2];
@@ -256,6 +306,7 @@ int main(void)
         cmocka_unit_test_teardown(test_shutdown_bound_fails_long_requests, dt_reap_all),
         cmocka_unit_test_teardown(test_stage_process_killed_mid_request, dt_reap_all),
         cmocka_unit_test_teardown(test_remote_stages_over_tcp, dt_reap_all),
+        cmocka_unit_test_teardown(test_worker_survives_broker_restart, dt_reap_all),
         cmocka_unit_test(test_command_line),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);

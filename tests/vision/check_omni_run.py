@@ -46,6 +46,7 @@ cases = [
     ('blip2_qformer.gguf', 'eva_hidden', 'qformer_proj', 'qformer_out'),
     ('video_qformer.gguf', 'vqformer_frames', 'vqformer_proj', 'vqformer_out'),
     ('bind_vision.gguf', 'bind_in', 'bind_embed', None),
+    ('imagebind_vision.gguf', 'clip_pixels', 'ib_embed', 'ib_hidden'),
 ]
 for model, inp, out, hid in cases:
     o, h = os.path.join(tmp, model + '.out.npy'), os.path.join(tmp, model + '.hid.npy')

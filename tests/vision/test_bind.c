@@ -3,6 +3,7 @@
 #include "vision_test.h"
 #include "om_bind.h"
 #include "om_err.h"
+#include "om_vit.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -91,6 +92,41 @@ static void bind_video_projection(void **state)
     om_bind_close(b);
 }
 
+/* ImageBind's vision tower (converted from its own tensor names) through the ViT, then
+ * the head on the ViT's hidden state: the joint embedding of PyTorch's ImageBind. */
+static void bind_imagebind_vision(void **state)
+{
+    om_vit *v;
+    char err[512];
+    if (om_vit_open(&v, vt_gpu, vt_model("imagebind_vision.gguf"), NULL, err, sizeof err))
+        fail_msg("%s", err);
+    om_bind *b = open_bind("imagebind_vision.gguf");
+    const om_vit_hparams *hp = om_vit_get_hparams(v);
+    om_npy px, want_p, want_h, want_e;
+    vt_golden("clip_pixels", &px);
+    vt_golden("ib_proj", &want_p);
+    vt_golden("ib_hidden", &want_h);
+    vt_golden("ib_embed", &want_e);
+    int B = (int)px.shape[0];
+    float *p = malloc(want_p.n * sizeof *p), *h = malloc(want_h.n * sizeof *h), *e = malloc(want_e.n * sizeof *e);
+    if (om_vit_encode(v, px.data, B, p, h))
+        fail_msg("encode: %s", om_vit_last_error(v));
+    vt_expect("ib_proj", p, &want_p, 1e-4, 1e-4);
+    vt_expect("ib_hidden", h, &want_h, 1e-4, 1e-4);
+    if (om_bind_head(b, h, B, hp->n_tok, e))
+        fail_msg("head: %s", om_bind_last_error(b));
+    vt_expect("ib_embed", e, &want_e, ATOL, RTOL);
+    free(p);
+    free(h);
+    free(e);
+    om_npy_free(&px);
+    om_npy_free(&want_p);
+    om_npy_free(&want_h);
+    om_npy_free(&want_e);
+    om_bind_close(b);
+    om_vit_close(v);
+}
+
 static void bind_hostile(void **state)
 {
     om_bind *b = (om_bind *)1;
@@ -121,7 +157,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bind_vision_head), cmocka_unit_test(bind_language_projection),
-        cmocka_unit_test(bind_video_projection), cmocka_unit_test(bind_hostile),
+        cmocka_unit_test(bind_video_projection), cmocka_unit_test(bind_imagebind_vision),
+        cmocka_unit_test(bind_hostile),
     };
     return cmocka_run_group_tests(tests, vt_setup, vt_teardown);
 }

@@ -4,6 +4,7 @@
 #include "vision_test.h"
 #include "om_err.h"
 #include "om_qformer.h"
+#include "om_videnc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,52 @@ static void qformer_hostile_files(void **state)
     unlink(path);
 }
 
+/* frames -> EVA ViT -> Q-Former -> video Q-Former in one object, against the PyTorch chain. */
+static void videnc_chain(void **state)
+{
+    om_videnc *e;
+    char err[512], blip2[1024];
+    snprintf(blip2, sizeof blip2, "%s", vt_model("blip2.gguf"));
+    if (om_videnc_open(&e, vt_gpu, blip2, vt_model("video_qformer.gguf"), 0, err, sizeof err))
+        fail_msg("%s", err);
+    const om_qformer_hparams *vq = om_videnc_video_hparams(e);
+    om_npy px, want;
+    vt_golden("eva_pixels", &px);
+    vt_golden("videnc_out", &want);
+    assert_int_equal(want.n, (int64_t)vq->n_query * vq->n_embd);
+    float *out = malloc(want.n * sizeof *out);
+    if (om_videnc_encode_pixels(e, px.data, (int)px.shape[0], out))
+        fail_msg("%s", om_videnc_last_error(e));
+    vt_expect("videnc_out", out, &want, ATOL, RTOL);
+
+    /* RGB frames of any size go through the model's preprocessing first. */
+    const int w[3] = { 40, 28, 64 }, h[3] = { 30, 28, 20 }, stride[3] = { 120, 84, 192 };
+    uint8_t *buf[3];
+    for (int i = 0; i < 3; i++) {
+        buf[i] = malloc((size_t)stride[i] * h[i]);
+        for (int j = 0; j < stride[i] * h[i]; j++)
+            buf[i][j] = (uint8_t)(j * (i + 3));
+    }
+    const uint8_t *const rgb[3] = { buf[0], buf[1], buf[2] };
+    assert_int_equal(om_videnc_encode_rgb(e, rgb, w, h, stride, 3, out), 0);
+    for (int64_t i = 0; i < want.n; i++)
+        assert_true(out[i] == out[i]);
+    assert_int_equal(om_videnc_encode_rgb(e, rgb, w, h, stride, vq->n_frames + 1, out), OM_EINVAL);
+    for (int i = 0; i < 3; i++)
+        free(buf[i]);
+    free(out);
+    om_npy_free(&px);
+    om_npy_free(&want);
+    om_videnc_close(e);
+
+    /* Models that do not chain are refused. */
+    e = (om_videnc *)1;
+    assert_int_equal(om_videnc_open(&e, vt_gpu, blip2, blip2, 0, err, sizeof err), OM_EFORMAT);
+    assert_null(e);
+    printf("  refused: %s\n", err);
+    assert_non_null(strstr(err, "video Q-Former reads width 48 but the Q-Former gives 64"));
+}
+
 static void qformer_hostile(void **state)
 {
     om_qformer *q = (om_qformer *)1;
@@ -163,7 +210,7 @@ int main(void)
         cmocka_unit_test(qformer_blip2), cmocka_unit_test(qformer_split), cmocka_unit_test(qformer_in_blip2_file),
         cmocka_unit_test(qformer_f16), cmocka_unit_test(qformer_q8_0),
         cmocka_unit_test(qformer_custom_query), cmocka_unit_test(qformer_video), cmocka_unit_test(qformer_hostile),
-        cmocka_unit_test(qformer_hostile_files),
+        cmocka_unit_test(qformer_hostile_files), cmocka_unit_test(videnc_chain),
     };
     return cmocka_run_group_tests(tests, vt_setup, vt_teardown);
 }

@@ -107,6 +107,12 @@ static void vit_preprocess(void **state)
     assert_int_equal(om_vit_preprocess(v, big, 0, h, w * 3, out), OM_EINVAL);
     assert_int_equal(om_vit_preprocess(v, big, w, h, w, out), OM_EINVAL);
     assert_non_null(strstr(om_vit_last_error(v), "stride"));
+    /* A 65:1 strip: refused before scaling (the limit bounds the scaled copy). */
+    uint8_t *strip = calloc((size_t)65 * S * S * 3, 1);
+    assert_int_equal(om_vit_preprocess(v, strip, 65 * S, S, 65 * S * 3, out), OM_ERANGE);
+    assert_non_null(strstr(om_vit_last_error(v), "aspect ratio above 64:1"));
+    assert_int_equal(om_vit_preprocess(v, strip, 64 * S, S, 64 * S * 3, out), 0);
+    free(strip);
     free(big);
     free(rgb);
     free(out);

@@ -183,6 +183,31 @@ def video_qformer(w, frames, bug=None):
     return h, lin(w, 'llama_proj', h)
 
 
+def imagebind_vision(w, px, bug=None):
+    """ImageBind vision: PadIm2Video (repeat to 2 frames) -> Conv3d -> [CLS, patches] + pos ->
+    LN(1e-6) -> pre-LN blocks with nn.MultiheadAttention (fused in_proj) and GELU -> head
+    (LN -> CLS -> Linear) -> L2 normalise. Returns (embedding, unnormalised, trunk output)."""
+    c = mkvision.IB
+    p, tr = 'modality_preprocessors.vision.', 'modality_trunks.vision.'
+    B, D = px.shape[0], c['width']
+    video = px.unsqueeze(2).repeat(1, 1, 2, 1, 1)
+    k = w[p + 'rgbt_stem.proj.1.weight']
+    if bug == 'one_frame':
+        k = torch.cat([k[:, :, :1] * 2, k[:, :, :1] * 0], 2)
+    x = F.conv3d(video, k, stride=(2, c['patch'], c['patch'])).flatten(2).transpose(1, 2)
+    x = torch.cat([w[p + 'cls_token'].expand(B, 1, D), x], 1) + w[p + 'pos_embedding_helper.pos_embed']
+    x = ln(w, tr + 'pre_transformer_layer.0', x, 1e-6)
+    for i in range(c['layers']):
+        a = '%sblocks.%d.' % (tr, i)
+        h = ln(w, a + 'norm_1', x, 1e-6)
+        q, kk, v = F.linear(h, w[a + 'attn.in_proj_weight'], w[a + 'attn.in_proj_bias']).split(D, dim=-1)
+        x = x + lin(w, a + 'attn.out_proj', mha(q, kk, v, c['heads']))
+        h = ln(w, a + 'norm_2', x, 1e-6)
+        x = x + lin(w, a + 'mlp.fc2', act('quick_gelu' if bug == 'quick_gelu' else 'gelu', lin(w, a + 'mlp.fc1', h)))
+    e = F.linear(ln(w, 'modality_heads.vision.0', x, 1e-6)[:, 0], w['modality_heads.vision.2.weight'])
+    return F.normalize(e, dim=-1), e, x
+
+
 def bind_head(w, x, bug=None):
     """ImageBind vision head: LN(1e-6) -> token 0 -> Linear (no bias) -> L2 normalise."""
     h = ln(w, 'modality_heads.vision.0', x, 1e-6)[:, 1 if bug == 'token1' else 0]
@@ -262,6 +287,8 @@ def main():
     save(out, 'vqformer_out', vh[0])
     save(out, 'vqformer_proj', vproj[0])
     check_sensitive('video qformer no_frame_pos', vh, video_qformer(w, frames, 'no_frame_pos')[0])
+    # The whole visual branch (om_videnc): the EVA frames' Q-Former outputs into the video Q-Former.
+    save(out, 'videnc_out', video_qformer(w, qh)[0][0])
 
     hw, _ = mkvision.bind_head_ckpt()
     w = {k: T(v) for k, v in hw.items()}
@@ -279,6 +306,16 @@ def main():
     norm = ((rgb / 255.0 - mean) / std).transpose(2, 0, 1)
     save(out, 'pre_rgb', rgb)
     save(out, 'pre_pixels', norm)
+
+    iw, _ = mkvision.imagebind_vision_ckpt()
+    w = {k: T(v) for k, v in iw.items()}
+    px = T(np.load(os.path.join(out, 'clip_pixels.npy')))     # the same 32x32 input as CLIP
+    e, eu, trunk = imagebind_vision(w, px)
+    save(out, 'ib_embed', e)
+    save(out, 'ib_proj', eu)
+    save(out, 'ib_hidden', trunk)
+    for bug in ('one_frame', 'quick_gelu'):
+        check_sensitive('imagebind ' + bug, e, imagebind_vision(w, px, bug)[0])
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@
  *   qformer        IN [B,N,W] encoder states, IN2 [Q,D] query embeddings (default: the learned ones)
  *                  -> OUT [B,Q,W] (projected when the file has bind.llm_proj, else = H), H [B,Q,D]
  *   video-qformer  IN [T,N,W] per-frame query outputs of one video -> OUT [Q,W] (or [Q,D]), H [Q,D]
+ *   imagebind      IN pixels -> ViT -> head -> OUT [B,E] L2-normalised joint embedding, H [B,T,D] trunk output
  *   bind           IN [B,T,D] (or [B,D]) -> OUT [B,E] joint embedding; with no head, IN [N,d] -> OUT [N,W]
  * --image decodes one picture with FFmpeg and preprocesses it as the ViT's metadata says.
  * Without --output a one-line summary of the result is printed. */
@@ -25,10 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ITEMS 4096
+#include "omni_run.h"
 
-int omni_run_is_component(int argc, char **argv);
-int omni_run_component(int argc, char **argv);
+#define MAX_ITEMS 4096
 
 typedef struct comp_args {
     const char *model, *input, *input2, *image, *output, *hidden;
@@ -172,9 +172,9 @@ static int load_image(comp *c, const char *path)
     return rc;
 }
 
-/* clip-vision and blip2: pixels from --input or --image through the ViT. For blip2 the
- * features replace c->in for the Q-Former that follows. */
-static int run_vit(comp *c, const comp_args *a, int with_qformer)
+/* clip-vision, blip2, imagebind: pixels from --input or --image through the ViT. With
+ * features_only the last hidden state replaces c->in for the stage that follows. */
+static int run_vit(comp *c, const comp_args *a, int features_only)
 {
     char err[1024];
     int rc = om_vit_open(&c->vit, c->gpu, a->model, NULL, err, sizeof err);
@@ -196,7 +196,7 @@ static int run_vit(comp *c, const comp_args *a, int with_qformer)
         pix = c->in.data;
         B = (int)c->in.shape[0];
     }
-    if (!with_qformer) {
+    if (!features_only) {
         if ((rc = set_out(c, 0, 2, B, hp->out_dim, 1)) || (a->hidden && (rc = set_out(c, 1, 3, B, hp->n_tok, hp->n_embd))))
             return rc;
         if ((rc = om_vit_encode(c->vit, pix, B, c->out, c->hid)))
@@ -309,6 +309,30 @@ static int run_bind(comp *c, const comp_args *a)
     return rc;
 }
 
+/* imagebind: the ViT's hidden state (now in c->in) through the file's bind head. */
+static int run_imagebind(comp *c, const comp_args *a)
+{
+    char err[1024];
+    int B = (int)c->in.shape[0], T = (int)c->in.shape[1], rc;
+    if ((rc = om_bind_open(&c->bind, c->gpu, a->model, B, err, sizeof err))) {
+        fprintf(stderr, "omni-run: %s\n", err);
+        return rc;
+    }
+    const om_bind_hparams *hp = om_bind_get_hparams(c->bind);
+    if (!hp->has_head || hp->n_embd != c->in.shape[2]) {
+        fprintf(stderr, "omni-run: %s has no bind head for its ViT's width\n", a->model);
+        return OM_EFORMAT;
+    }
+    if ((rc = set_out(c, 0, 2, B, hp->joint_dim, 1)) ||
+        (a->hidden && (rc = set_out(c, 1, 3, B, T, c->in.shape[2]))))
+        return rc;
+    if (a->hidden)
+        memcpy(c->hid, c->in.data, (size_t)c->in.n * sizeof(float));
+    if ((rc = om_bind_head(c->bind, c->in.data, B, T, c->out)))
+        fprintf(stderr, "omni-run: %s\n", om_bind_last_error(c->bind));
+    return rc;
+}
+
 static int write_or_print(const char *what, const char *path, const float *p, int nd, const int64_t *shape)
 {
     int64_t n = 1;
@@ -362,15 +386,15 @@ int omni_run_component(int argc, char **argv)
         return usage();
     if (arch_of(a.model, arch, sizeof arch, &c.has_proj))
         return 1;
-    int is_vit = !strcmp(arch, "clip-vision"), is_blip2 = !strcmp(arch, "blip2");
+    int is_vit = !strcmp(arch, "clip-vision"), is_blip2 = !strcmp(arch, "blip2"), is_ib = !strcmp(arch, "imagebind");
     int is_qf = !strcmp(arch, "qformer"), is_vqf = !strcmp(arch, "video-qformer"), is_bind = !strcmp(arch, "bind");
-    if (!is_vit && !is_blip2 && !is_qf && !is_vqf && !is_bind) {
+    if (!is_vit && !is_blip2 && !is_ib && !is_qf && !is_vqf && !is_bind) {
         fprintf(stderr, "omni-run: %s: architecture '%s' is not a component omni-run knows (clip-vision, blip2, "
-                        "qformer, video-qformer, bind)\n", a.model, arch);
+                        "imagebind, qformer, video-qformer, bind)\n", a.model, arch);
         return 1;
     }
-    if (a.image && !is_vit && !is_blip2) {
-        fprintf(stderr, "omni-run: --image needs a ViT model (clip-vision or blip2), not %s\n", arch);
+    if (a.image && !is_vit && !is_blip2 && !is_ib) {
+        fprintf(stderr, "omni-run: --image needs a ViT model (clip-vision, blip2 or imagebind), not %s\n", arch);
         return 2;
     }
     if ((a.input && read_npy("--input", a.input, &c.in)) || (a.input2 && read_npy("--input2", a.input2, &c.in2)))
@@ -384,6 +408,8 @@ int omni_run_component(int argc, char **argv)
         rc = run_vit(&c, &a, 0);
     else if (is_blip2)
         rc = run_vit(&c, &a, 1) || run_qformer(&c, &a, 0);
+    else if (is_ib)
+        rc = run_vit(&c, &a, 1) || run_imagebind(&c, &a);
     else if (is_qf || is_vqf)
         rc = run_qformer(&c, &a, is_vqf);
     else

@@ -4,11 +4,13 @@
  *   omni-run MODEL.gguf --tokens 1,2,3 ...        feed token ids instead of text
  *   omni-run MODEL.gguf -p "PROMPT" --tokenize    print the prompt's token ids
  *   omni-run MODEL.gguf ... --dump-logits F.npy   logits of every prompt position [n_prompt, n_vocab]
+ *   omni-run COMPONENT.gguf --input IN.npy ... | --image FILE   encoders: see component.c
  * Only the generated text goes to stdout; the device line and timings go to stderr. */
 #include "om_err.h"
 #include "om_gpu.h"
 #include "om_llm.h"
 #include "om_npy.h"
+#include "omni_run.h"
 #include "om_tokenizer.h"
 
 #include <errno.h>
@@ -131,6 +133,8 @@ static int dump_logits(om_llm *m, const int32_t *ids, int n, const char *path)
 
 int main(int argc, char **argv)
 {
+    if (omni_run_is_component(argc, argv))
+        return omni_run_component(argc, argv);
     run_args a = { 0 };
     if (parse_args(argc, argv, &a))
         return 2;

@@ -305,11 +305,14 @@ static void on_backend(om_daemon *d)
             bworker *w = m.n == 3 ? find_token(d, &m.frames[2]) : NULL;
             size_t len = zmq_msg_size(&m.frames[0]);
             if (w && len <= sizeof w->pulse) {
+                /* Answered at once: the worker knows the broker is alive and knows it. */
                 w->last_seen_us = now;
                 w->pulse_len = len;
                 memcpy(w->pulse, zmq_msg_data(&m.frames[0]), len);
+                if (zmq_send(d->backend, w->pulse, w->pulse_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+                    zmq_send(d->backend, OM_W_HB, 1, ZMQ_DONTWAIT);
             }
-            continue;   /* an unknown token: that worker re-registers when it hears nothing */
+            continue;   /* an unknown token gets no answer: that worker registers again */
         }
         bworker *w = find_worker(d, &m.frames[0]);
         if (!w)
@@ -458,16 +461,6 @@ static void on_timers(om_daemon *d, int64_t now)
             }
         }
     }
-    if (now >= d->next_hb_us) {
-        for (int i = 0; i < d->nworkers; i++) {
-            const bworker *w = &d->workers[i];
-            if (w->pulse_len && zmq_send(d->backend, w->pulse, w->pulse_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
-                zmq_send(d->backend, OM_W_HB, 1, ZMQ_DONTWAIT);
-        }
-        d->next_hb_us = now + (int64_t)d->cfg.heartbeat_ms * 1000;
-    }
-    if (d->next_hb_us < next)
-        next = d->next_hb_us;
     if (d->sup.n && now >= d->next_sup_us) {
         int64_t due = om_supervisor_tick(&d->sup, now, d->cfg.restart_max_ms);
         d->next_sup_us = due < now + 100000 ? due : now + 100000;

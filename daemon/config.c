@@ -120,7 +120,7 @@ static const struct int_key {
     { "daemon", "shutdown_ms",      offsetof(om_config, shutdown_ms),      0, 600000 },
     { "daemon", "linger_ms",        offsetof(om_config, linger_ms),        0, 60000 },
     { "daemon", "heartbeat_ms",     offsetof(om_config, heartbeat_ms),     10, 60000 },
-    { "daemon", "heartbeat_misses", offsetof(om_config, heartbeat_misses), 1, 100 },
+    { "daemon", "heartbeat_misses", offsetof(om_config, heartbeat_misses), 2, 100 },
     { "daemon", "restart_max_ms",   offsetof(om_config, restart_max_ms),   10, 3600000 },
     { "limits", "max_frames",       offsetof(om_config, max_frames),       1, 1024 },
     { "hwm",    "front",            offsetof(om_config, hwm_front),        1, 1000000 },

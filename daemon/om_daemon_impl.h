@@ -19,8 +19,8 @@
  *   work:  worker -> broker  READY   "R" stage-name pid token(8)
  *                            REPLY   "P" tag(8) flags(1) frame0 payloads...  flags: OM_W_FINAL|OM_W_ERROR
  *          broker -> worker  REQUEST "Q" tag(8) budget_ms(4) frame0 payloads...
- *   pulse: worker -> broker  HB      "H" token(8)
- *          broker -> worker  HB      "H"
+ *   pulse: worker -> broker  HB      "H" token(8)      every heartbeat_ms
+ *          broker -> worker  HB      "H"               the answer, if it knows the token
  * tag is the broker's number for one attempt of one request, opaque to the worker;
  * a reply whose tag the broker no longer waits for (deadline passed, retried
  * elsewhere) is dropped. budget_ms is little-endian (workers may be other hosts). */
@@ -174,7 +174,7 @@ struct om_daemon {
     int              slot_broker[3];          /* health, status, metrics */
     om_proto_limits  lim_front, lim_back;
     uint64_t         next_tag;
-    int64_t          t0_us, next_timer_us, next_hb_us, next_sup_us;
+    int64_t          t0_us, next_timer_us, next_sup_us;
     om_msgbuf        buf;
     int              draining;
 };

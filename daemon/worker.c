@@ -227,8 +227,9 @@ static void *work_main(void *arg)
     return NULL;
 }
 
-/* Heartbeats: "H" token out every heartbeat_ms, the broker's "H" in; silence for
- * heartbeat_misses intervals reconnects both connections. */
+/* Heartbeats: "H" token out every heartbeat_ms, the broker answers each when it
+ * knows the token; silence for heartbeat_misses intervals (the broker died, or a
+ * new one does not know us) reconnects both connections. */
 static void *pulse_main(void *arg)
 {
     om_worker *w = arg;

@@ -7,15 +7,16 @@
  * For each variant: y against a CPU result in double (max |y - ref| / max |ref|), then
  * the best wall time of one submit+wait over many rounds, alternated with a memcpy of
  * 128 MiB (one thread) so both see the same machine; while the best sample had less
- * than 1.8 cores (the machine is shared), up to 10x more rounds are run. Reported: GB/s of weight bytes,
- * its ratio to memcpy's bytes-copied-per-second, and cores (process CPU time / wall
- * time of the kept sample; 2.00 means both cores of the build machine were ours).
+ * than 1.8 cores (the machine is shared), up to 10x more rounds are run. Reported: GB/s
+ * of weight bytes, its ratio to memcpy's bytes-copied-per-second, and cores (process
+ * CPU time / wall time of the kept sample; 2.00 means both cores were ours).
  * --big also runs an F16 W of 256 MiB, beyond maxStorageBufferRange (128 MiB): the
  * texel-buffer style in one view, the SSBO style as one dispatch per binding range.
  * --only S runs only the variants whose name contains S (to profile or disassemble one).
  * Usage: bench_lavapipe_loads [rounds (default 15)] [R rows per subgroup (default 4)]
  *                             [--big] [--only S]
- * Exit status 1 when any variant's result is wrong or a Vulkan call fails. */
+ * Exit status 1 when a variant's result is wrong, the validation layer (on with
+ * OMNID_VALIDATION=1) reports an error, or a Vulkan call fails. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,8 +195,8 @@ static double rel_err(const problem *p)
     const float *y = p->y.map;
     double emax = 0, rmax = 0;
     for (uint32_t n = 0; n < p->N; n++) {
-        const double e = fabs(y[n] - p->ref[n]);
-        emax = (e > emax || isnan(e)) ? (isnan(e) ? INFINITY : e) : emax;
+        const double e = isnan(y[n]) ? INFINITY : fabs(y[n] - p->ref[n]);
+        emax = e > emax ? e : emax;
         rmax = fabs(p->ref[n]) > rmax ? fabs(p->ref[n]) : rmax;
     }
     return rmax > 0 ? emax / rmax : INFINITY;
@@ -259,14 +260,6 @@ static int measure(lvp_vk *vk, const char *name, problem *p, const lvp_run *runs
     return 0;
 }
 
-static const om_shader_blob *find_shader(const char *name)
-{
-    for (int i = 0; i < om_shader_count; i++)
-        if (strcmp(om_shader_table[i]->name, name) == 0)
-            return om_shader_table[i];
-    return NULL;
-}
-
 /* Every embedded variant of p's type, whole W in one dispatch. */
 static int bench_type(lvp_vk *vk, problem *p, uint32_t R, int rounds, const char *only,
                       char *scratch, int *wrong)
@@ -284,7 +277,7 @@ static int bench_type(lvp_vk *vk, problem *p, uint32_t R, int rounds, const char
         if (strncmp(s->name, p->type, plen) != 0 || s->name[plen] != '_' ||
             (only && !strstr(s->name, only)))
             continue;
-        lvp_run run;
+        lvp_run run = { 0 };
         int err = lvp_run_create(vk, s->code, s->size, R, &bind, &push, p->N / R, &run);
         if (!err)
             err = measure(vk, s->name, p, &run, 1, rounds, scratch, wrong);
@@ -318,7 +311,7 @@ static int bench_big(lvp_vk *vk, uint32_t R, int rounds, char *scratch, int *wro
             .y_off = (uint64_t)r0 * 4, .y_range = (uint64_t)rows * 4,
         };
         const lvp_push push = { 0, 0, 0, p.K, rows };
-        const om_shader_blob *s = find_shader("f16_ssbo_v4");
+        const om_shader_blob *s = om_shader_find("f16_ssbo_v4");
         err = s ? lvp_run_create(vk, s->code, s->size, R, &bind, &push, rows / R, &runs[i])
                 : OM_ENOENT;
     }
@@ -333,8 +326,8 @@ static int bench_big(lvp_vk *vk, uint32_t R, int rounds, char *scratch, int *wro
             .x_range = p.x.size, .y_range = p.y.size,
         };
         const lvp_push push = { p.w.addr, p.x.addr, p.y.addr, p.K, p.N };
-        const om_shader_blob *s = find_shader(whole[i]);
-        lvp_run run;
+        const om_shader_blob *s = om_shader_find(whole[i]);
+        lvp_run run = { 0 };
         err = s ? lvp_run_create(vk, s->code, s->size, R, &bind, &push, p.N / R, &run) : OM_ENOENT;
         if (!err)
             err = measure(vk, whole[i], &p, &run, 1, rounds, scratch, wrong);

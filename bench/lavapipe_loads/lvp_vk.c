@@ -78,20 +78,41 @@ static int create_instance(lvp_vk *vk)
 
 static int create_device(lvp_vk *vk)
 {
-    uint32_t n = 1;
-    VkResult r = vkEnumeratePhysicalDevices(vk->instance, &n, &vk->phys);
+    /* The CPU device (lavapipe) when there is one: the experiment is about it, and on a
+     * GPU the host-visible memory used here may be system RAM behind PCIe. */
+    VkPhysicalDevice devs[8];
+    uint32_t n = 8;
+    VkResult r = vkEnumeratePhysicalDevices(vk->instance, &n, devs);
     if ((r != VK_SUCCESS && r != VK_INCOMPLETE) || n == 0)
         return fail(vk, OM_ENODEV, "no Vulkan device");
+    vk->phys = devs[0];
+    for (uint32_t i = 0; i < n; i++) {
+        vkGetPhysicalDeviceProperties(devs[i], &vk->props);
+        if (vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+            vk->phys = devs[i];
+            break;
+        }
+    }
     vkGetPhysicalDeviceProperties(vk->phys, &vk->props);
 
-    VkPhysicalDeviceVulkan11Properties p11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_PROPERTIES };
-    VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &p11 };
+    VkPhysicalDeviceVulkan11Properties p11 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_PROPERTIES,
+    };
+    VkPhysicalDeviceProperties2 p2 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &p11,
+    };
     vkGetPhysicalDeviceProperties2(vk->phys, &p2);
     vk->subgroup = p11.subgroupSize;
 
-    VkPhysicalDeviceVulkan12Features f12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES };
-    VkPhysicalDeviceVulkan11Features f11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &f12 };
-    VkPhysicalDeviceFeatures2 f2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11 };
+    VkPhysicalDeviceVulkan12Features f12 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+    };
+    VkPhysicalDeviceVulkan11Features f11 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &f12,
+    };
+    VkPhysicalDeviceFeatures2 f2 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11,
+    };
     vkGetPhysicalDeviceFeatures2(vk->phys, &f2);
     if (!f12.bufferDeviceAddress || !f12.storageBuffer8BitAccess || !f11.storageBuffer16BitAccess ||
         !f2.features.shaderInt64 || !f12.shaderFloat16 || !f2.features.shaderInt16 ||
@@ -141,13 +162,15 @@ static int create_device(lvp_vk *vk)
      * rather than staged, since the experiment is about lavapipe. */
     VkPhysicalDeviceMemoryProperties mp;
     vkGetPhysicalDeviceMemoryProperties(vk->phys, &mp);
-    const VkMemoryPropertyFlags want = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    const VkMemoryPropertyFlags want =
+        VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     vk->mem_type = UINT32_MAX;
     for (uint32_t i = 0; i < mp.memoryTypeCount && vk->mem_type == UINT32_MAX; i++)
         if ((mp.memoryTypes[i].propertyFlags & want) == want)
             vk->mem_type = i;
     if (vk->mem_type == UINT32_MAX)
-        return fail(vk, OM_EUNSUPPORTED, "%s has no host-visible coherent memory", vk->props.deviceName);
+        return fail(vk, OM_EUNSUPPORTED, "%s has no host-visible coherent memory",
+                    vk->props.deviceName);
     return 0;
 }
 

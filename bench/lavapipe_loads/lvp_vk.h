@@ -49,8 +49,9 @@ typedef struct lvp_vk {
     char                     err[512];
 } lvp_vk;
 
-/* Opens the first device; validation when $OMNID_VALIDATION=1. Returns 0 or OM_E*,
- * with the reason in vk->err. lvp_vk_close releases whatever open got to. */
+/* Opens the CPU device (else the first); validation when $OMNID_VALIDATION=1.
+ * Returns 0 or OM_E*, with the reason in vk->err. lvp_vk_close releases whatever open
+ * got to. */
 int  lvp_vk_open(lvp_vk *vk);
 void lvp_vk_close(lvp_vk *vk);
 

@@ -8,13 +8,17 @@
  *   attention decode (Tq = 1): GB/s of the K/V bytes vs memcpy.
  *   conv2d: GFLOP/s (2·Cout·Ho·Wo·Cin·kh·kw) vs sgemm of the equivalent im2col GEMM
  *     {Cout, Cin·kh·kw}·{Ho·Wo, Cin·kh·kw}ᵀ; the im2col itself is not timed.
+ * Rows for comparison: om_op_matmul on each conv GEMM (what im2col + matmul would
+ * reach), a contiguous f32 copy and om_cmd_copy (the device's copy ceilings), and a
+ * 256-value scale (the cost of one dispatch).
  * Timing: wall time of one om_cmd_submit (which waits) of N dispatches of the op
  * recorded in one command buffer (recording is not timed), divided by N; the reference
  * runs N times back to back the same way, so both see equally warm caches. N is chosen
  * from a warm-up so that one sample lasts ~30 ms. The N dispatches write the same dst,
  * so the recorder puts a barrier between them: the per-op time includes what a chain of
  * dependent ops pays per op. Each row keeps the best of rounds that alternate the op and
- * its reference (the least disturbed sample on a shared machine). "cores" is process CPU
+ * its reference (the least disturbed sample on a shared machine), with extra rounds
+ * for cheap rows whose best op sample did not have both cores. "cores" is process CPU
  * time / wall time of the kept op sample. GPU timestamps are not used: wall time is what
  * a caller sees, and the references are wall times too.
  * Usage: bench_ops_all [filter]   (only the rows whose op name contains filter; with
@@ -35,6 +39,7 @@
 #define SAMPLE_S 0.03                 /* aimed length of one op sample */
 #define ROW_S    2.0                  /* aimed op time per row (the reference adds its own) */
 #define MAX_N    256                  /* dispatches per submit */
+#define FULL_CORES 1.8                /* a sample with both cores (nearly) ours */
 #define POOL_MAX 6
 
 typedef struct sample {
@@ -581,8 +586,6 @@ static int run_row(om_gpu *gpu, const row *r, char *mem)
         return err;
     const int n = clampi(SAMPLE_S / one.sec, 1, MAX_N);
     const int rounds = clampi(ROW_S / (n * one.sec), 3, 20);
-    if (n == 1)
-        dev = one;   /* a sample like the others: slow rows need one call fewer */
     if (r->flop > 0) {
         const size_t h = (size_t)r->count;
         A = malloc(h * r->m * r->k * sizeof(float));
@@ -598,8 +601,15 @@ static int run_row(om_gpu *gpu, const row *r, char *mem)
     } else if (r->bytes / 2 > MEM_HALF) {
         err = OM_ERANGE;
     }
-    for (int i = 0; i < rounds && !err; i++) {
-        err = submit_n(gpu, &r->o, n, &dev);
+    /* While the kept op sample had under FULL_CORES (someone else held a core), rows
+     * of cheap rounds get up to as many rounds again. Ops that never use both cores
+     * (one workgroup) just run the extra rounds. */
+    const int cheap = n * one.sec < 0.25 * ROW_S;
+    for (int i = 0; i < 2 * rounds && !err; i++) {
+        if (i >= rounds && (!cheap || dev.cpu >= FULL_CORES * dev.sec))
+            break;
+        if ((err = submit_n(gpu, &r->o, n, &dev)) < 0)
+            break;
         const double t0 = now_s(), c0 = cpu_s();
         reference(r, n, mem, A, B, C);
         keep(&ref, t0, c0);

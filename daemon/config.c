@@ -38,6 +38,12 @@ void om_config_init(om_config *cfg)
     cfg->hwm_backend = 1000;
     cfg->hwm_pub     = 1000;
     cfg->hwm_sensors = 32;
+    cfg->llm_ctx        = 4096;
+    cfg->llm_max_tokens = 2048;
+    /* The front door is loopback by default: its clients may name local files. A
+     * daemon exposed on a network should set media.local = off. */
+    cfg->media_local = 1;
+    snprintf(cfg->media_protocols, sizeof cfg->media_protocols, "file,rtp,rtsp,srtp,tcp,udp,tls,http,https");
 }
 
 void om_config_free(om_config *cfg)
@@ -127,6 +133,8 @@ static const struct int_key {
     { "hwm",    "backend",          offsetof(om_config, hwm_backend),      1, 1000000 },
     { "hwm",    "pub",              offsetof(om_config, hwm_pub),          1, 1000000 },
     { "hwm",    "sensors",          offsetof(om_config, hwm_sensors),      1, 1000000 },
+    { "llm",    "ctx",              offsetof(om_config, llm_ctx),          16, 1 << 20 },
+    { "llm",    "max_tokens",       offsetof(om_config, llm_max_tokens),   1, 1 << 20 },
 };
 
 static const struct str_key {
@@ -142,6 +150,9 @@ static const struct str_key {
     { "security", "allow",      offsetof(om_config, allow),      OM_PATH_LEN },
     { "security", "worker_key", offsetof(om_config, worker_key), OM_PATH_LEN },
     { "security", "server_key", offsetof(om_config, server_key), OM_PATH_LEN },
+    { "llm",      "model",      offsetof(om_config, llm_model),  OM_PATH_LEN },
+    { "llm",      "chat_format", offsetof(om_config, llm_chat_format), 32 },
+    { "media",    "protocols",  offsetof(om_config, media_protocols), 128 },
 };
 
 static int set_stage(om_config *cfg, const char *name, const char *key, const char *value,
@@ -195,6 +206,8 @@ int om_config_set_kv(om_config *cfg, const char *section, const char *key,
             rc = copy_str((char *)cfg + str_keys[i].off, str_keys[i].cap, value);
     if (!strcmp(section, "daemon") && !strcmp(key, "test_ops"))
         rc = parse_bool(value, &cfg->test_ops);
+    if (!strcmp(section, "media") && !strcmp(key, "local"))
+        rc = parse_bool(value, &cfg->media_local);
     if (!strcmp(section, "security") && !strcmp(key, "curve"))
         rc = parse_bool(value, &cfg->curve);
     if (!strcmp(section, "limits") && !strcmp(key, "max_header_bytes"))

@@ -55,6 +55,16 @@ typedef struct om_config {
     int  test_ops;           /* registers the `test` stage (sleep, echo) */
     char ready_file[OM_PATH_LEN]; /* written with the bound endpoints once serving */
 
+    /* [llm] the llm stage's model; without one the stage answers ENOENT */
+    char llm_model[OM_PATH_LEN];
+    char llm_chat_format[32];    /* a name for om_chat_from_name; empty: from the model */
+    int  llm_ctx;                /* cap on the KV cache length */
+    int  llm_max_tokens;         /* cap on a request's max_tokens */
+
+    /* [media] what clients may ask ingest to open */
+    int  media_local;            /* local paths, devices and lavfi: only for trusted clients */
+    char media_protocols[128];   /* FFmpeg protocol allow-list for URLs */
+
     /* [limits] on what comes from outside */
     int     max_frames;         /* frames of one request, header included */
     size_t  max_header_bytes;   /* frame 0 */
@@ -134,6 +144,10 @@ int         om_sink_fail(om_sink *s, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* True once the request's deadline passed or the worker is stopping. */
 int         om_sink_cancelled(const om_sink *s);
+/* Timings (ms) and usage counts for the final `done` (copied; at most 8 of each);
+ * the worker adds total_ms. */
+int         om_sink_set_done(om_sink *s, const om_kv_f64 *timings, size_t n_timings,
+                             const om_kv_u64 *usage, size_t n_usage);
 
 /* ---- workers (worker.c) ---- */
 
@@ -152,7 +166,8 @@ void om_worker_join(om_worker *w);
 typedef struct om_daemon om_daemon;
 
 /* Binds every endpoint, starts the ZAP handler (CURVE), embedded workers and stage
- * processes. The config is copied. */
+ * processes. The config is copied. Stage processes (mode = process) are this
+ * executable run with --stage: only omnid itself should use that mode. */
 int  om_daemon_open(om_daemon **out, const om_config *cfg, char *err, size_t errlen);
 /* The bound endpoint ("front", "pub", "sensors", "backend"), port resolved. */
 const char *om_daemon_endpoint(const om_daemon *d, const char *which);

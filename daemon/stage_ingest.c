@@ -3,9 +3,50 @@
 #include "om_daemon_impl.h"
 #include "om_media.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const ingest_ops[] = { "probe", NULL };
+
+typedef struct ingest_state {
+    int  local;                  /* media.local */
+    char protocols[128];         /* media.protocols */
+} ingest_state;
+
+static int ingest_init(const om_config *cfg, void **state)
+{
+    ingest_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return OM_ENOMEM;
+    s->local = cfg->media_local;
+    /* Without local access, "file" leaves the allow-list too, so that a network
+     * playlist cannot point FFmpeg at local files. */
+    char list[128];
+    snprintf(list, sizeof list, "%s", cfg->media_protocols);
+    for (char *save = NULL, *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        if (!s->local && !strcmp(p, "file"))
+            continue;
+        size_t n = strlen(s->protocols);
+        snprintf(s->protocols + n, sizeof s->protocols - n, "%s%s", n ? "," : "", p);
+    }
+    *state = s;
+    return 0;
+}
+
+static void ingest_fini(void *state) { free(state); }
+
+/* What a client may make the daemon open. A URL's protocols are bounded by FFmpeg's
+ * protocol_whitelist; local paths, file: URLs, devices and lavfi graphs (whose movie
+ * filter reads files) only when media.local is on. */
+static int url_allowed(const ingest_state *s, const char *url)
+{
+    if (s->local)
+        return 1;
+    if (!strstr(url, "://") || !strncmp(url, "file:", 5) || !strncmp(url, "lavfi:", 6) ||
+        !strncmp(url, "v4l2:", 5) || !strncmp(url, "/dev/", 5))
+        return 0;
+    return 1;
+}
 
 static const char *kind_name(int kind)
 {
@@ -45,17 +86,21 @@ static int pack_info(msgpack_packer *pk, const om_media_info *in)
 /* args: {"url": str} or {"media": {"frame": k}} (the file's bytes). */
 static int ingest_handle(void *state, const om_req *req, om_sink *sink)
 {
+    const ingest_state *st = state;
     char url[2048], err[512] = "";
     om_frame media;
     om_media *src = NULL;
     om_media_opts opts;
     om_media_opts_default(&opts);
+    opts.protocols = st->protocols;
     int rc = om_req_arg_frame(req, "media", &media, err, sizeof err);
     if (rc == 0)
         rc = om_media_open_mem(&src, media.data, media.size, &opts, err, sizeof err);
     else if (rc == OM_ENOENT &&
              (rc = om_req_arg_strcpy(req, "url", url, sizeof url, err, sizeof err)) == 0)
-        rc = om_media_open(&src, url, &opts, err, sizeof err);
+        rc = url_allowed(st, url) ? om_media_open(&src, url, &opts, err, sizeof err)
+                                  : (snprintf(err, sizeof err, "'%.256s': local files, devices and lavfi are "
+                                              "not allowed (media.local = off)", url), OM_EINVAL);
     else if (rc == OM_ENOENT)
         return om_sink_fail(sink, OM_EINVAL, "probe: args.url or args.media is required");
     if (rc)
@@ -80,5 +125,7 @@ static int ingest_handle(void *state, const om_req *req, om_sink *sink)
 const om_stage om_stage_ingest = {
     .name   = "ingest",
     .ops    = ingest_ops,
+    .init   = ingest_init,
     .handle = ingest_handle,
+    .fini   = ingest_fini,
 };

@@ -13,6 +13,7 @@
 #include "om_chat.h"
 #include "om_llm.h"
 #include "om_tokenizer.h"
+#include "om_type.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,11 +49,11 @@ static void llm_fini(void *state)
 
 static int llm_init(const om_config *cfg, void **state)
 {
+    /* Without a model the stage still runs and answers why: the daemon's other
+     * stages stay available. */
     *state = NULL;
-    if (!cfg->llm_model[0]) {
-        om_log(OM_LOG_ERROR, "llm", "no model: set models.llm in the config or --set models.llm=PATH");
-        return OM_ENOENT;
-    }
+    if (!cfg->llm_model[0])
+        return 0;
     llm_state *s = calloc(1, sizeof *s);
     if (!s)
         return OM_ENOMEM;
@@ -186,6 +187,7 @@ static int build_prompt(llm_state *s, const om_req *req, om_sink *sink, char **t
         } else if (rc != OM_ENOENT) {
             return om_sink_fail(sink, rc, "%s", err);
         }
+        rc = 0;
         msgpack_object o = { .type = MSGPACK_OBJECT_STR, .via.str = { (uint32_t)len, p } };
         msgs[n++] = (om_chat_msg){ "user", own[n_own++] = strndup_obj(&o) };
     } else {
@@ -269,6 +271,9 @@ static int on_token(void *user, int32_t token, const char *text, size_t n)
 static int llm_handle(void *state, const om_req *req, om_sink *sink)
 {
     llm_state *s = state;
+    if (!s)
+        return om_sink_fail(sink, OM_ENOENT, "no LLM model is configured: start omnid with "
+                            "--set llm.model=PATH.gguf (or [llm] model = ... in its config)");
     om_llm_gen g = { 0 };
     char stop_buf[OM_STOP_MAX * (OM_STOP_MAX_LEN + 1)];
     const char *stop[OM_STOP_MAX];

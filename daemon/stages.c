@@ -7,9 +7,11 @@
 
 extern const om_stage om_stage_ingest;
 extern const om_stage om_stage_test;
+extern const om_stage om_stage_llm;
 
 static const om_stage *const registry[] = {
     &om_stage_ingest,
+    &om_stage_llm,
     &om_stage_test,
 };
 

@@ -44,6 +44,9 @@ struct om_sink {
     uint64_t   seq;
     int64_t    deadline_us;
     char       msg[512];
+    om_kv_f64  timings[9];    /* [0] is total_ms, set at the end */
+    om_kv_u64  usage[8];
+    size_t     n_timings, n_usage;
 };
 
 void om_daemon_limits(const om_config *cfg, om_proto_limits *lim, int extra_frames)
@@ -67,6 +70,18 @@ zmq_msg_t *om_sink_request_frame(om_sink *s, size_t i)
 int om_sink_cancelled(const om_sink *s)
 {
     return atomic_load(&s->w->stopping) || om_now_us() >= s->deadline_us;
+}
+
+int om_sink_set_done(om_sink *s, const om_kv_f64 *timings, size_t n_timings,
+                     const om_kv_u64 *usage, size_t n_usage)
+{
+    if (n_timings > 8 || n_usage > 8)
+        return OM_ERANGE;
+    memcpy(s->timings + 1, timings, n_timings * sizeof *timings);
+    memcpy(s->usage, usage, n_usage * sizeof *usage);
+    s->n_timings = n_timings;
+    s->n_usage = n_usage;
+    return 0;
 }
 
 int om_sink_fail(om_sink *s, int code, const char *fmt, ...)
@@ -141,8 +156,8 @@ static void run_one(om_worker *w, void *sock, om_msg *m)
 
     int brc;
     if (rc == 0) {
-        om_kv_f64 t = { "total_ms", (double)(om_now_us() - t0) / 1000.0 };
-        brc = om_reply_done(&s.buf, req.id, s.seq, &t, 1, NULL, 0);
+        s.timings[0] = (om_kv_f64){ "total_ms", (double)(om_now_us() - t0) / 1000.0 };
+        brc = om_reply_done(&s.buf, req.id, s.seq, s.timings, 1 + s.n_timings, s.usage, s.n_usage);
     } else {
         brc = om_reply_error(&s.buf, req.id, s.seq, rc, "%s", s.msg[0] ? s.msg : om_strerror(rc));
     }

@@ -164,6 +164,32 @@ int om_cmd_dispatch(om_cmd *c, om_pipe *p, const void *push, uint32_t push_bytes
     return OM_OK;
 }
 
+int om_cmd_bind_texels(om_cmd *c, om_pipe *p, om_buf *buf, int fmt, uint32_t *base,
+                       uint64_t *limit)
+{
+    if (!c)
+        return OM_EINVAL;
+    if (c->err)
+        return c->err;
+    om_gpu *gpu = c->gpu;
+    if (!p || !buf || !base || !limit || fmt < 0 || fmt >= OM_TEXEL_FORMATS)
+        return om_gpu_set_error(gpu, fail(c, OM_EINVAL), "om_cmd_bind_texels: bad arguments");
+    if (!p->texel)
+        return om_gpu_set_error(gpu, fail(c, OM_EINVAL), "om_cmd_bind_texels: pipeline %s has no "
+                                "texel binding (use om_gpu_pipeline_texel)", p->name);
+    int ret = gpu_buf_texels(buf, fmt);
+    if (ret)
+        return fail(c, ret);
+    VkWriteDescriptorSet w = { .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstBinding = 0,
+                               .descriptorCount = 1,
+                               .descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER,
+                               .pTexelBufferView = &buf->texels[fmt] };
+    gpu->push_descriptor(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &w);
+    *base = buf->texel_base[fmt];
+    *limit = buf->texel_limit[fmt];
+    return OM_OK;
+}
+
 int om_cmd_copy(om_cmd *c, om_buf *dst, uint64_t dst_off, om_buf *src, uint64_t src_off, uint64_t n)
 {
     if (!c)

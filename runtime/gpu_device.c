@@ -383,6 +383,13 @@ static int pick_memory(om_gpu *gpu, char *err, size_t errlen)
     return OM_OK;
 }
 
+static int texel_format_ok(om_gpu *gpu, VkFormat fmt)
+{
+    VkFormatProperties fp;
+    vkGetPhysicalDeviceFormatProperties(gpu->phys, fmt, &fp);
+    return !!(fp.bufferFeatures & VK_FORMAT_FEATURE_UNIFORM_TEXEL_BUFFER_BIT);
+}
+
 static int create_device(om_gpu *gpu, char *err, size_t errlen)
 {
     om_gpu_info *info = &gpu->info;
@@ -397,6 +404,7 @@ static int create_device(om_gpu *gpu, char *err, size_t errlen)
     int has_sgc_ext = is13 || has_extension(ext, n_ext, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
     int has_dot_ext = has_extension(ext, n_ext, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
     int has_cm_ext = has_extension(ext, n_ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+    int has_pd_ext = has_extension(ext, n_ext, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
 
     /* Query what is supported, then enable the subset omnid's shaders use. */
     VkPhysicalDeviceCooperativeMatrixFeaturesNV fcm = {
@@ -433,7 +441,7 @@ static int create_device(om_gpu *gpu, char *err, size_t errlen)
     e12.storageBuffer8BitAccess = f12.storageBuffer8BitAccess;
     e12.uniformAndStorageBuffer8BitAccess = f12.uniformAndStorageBuffer8BitAccess;
 
-    const char *want_ext[4];
+    const char *want_ext[5];
     uint32_t n_want = 0;
     tail = &e12.pNext;
     esg.pNext = edot.pNext = ecm.pNext = NULL;
@@ -452,6 +460,12 @@ static int create_device(om_gpu *gpu, char *err, size_t errlen)
         ecm.cooperativeMatrixRobustBufferAccess = VK_FALSE;
         *tail = &ecm; tail = &ecm.pNext;
     }
+    /* Texel-buffer weight reads bind one view per dispatch as a push descriptor: no
+     * pools or sets to manage, and lavapipe has it. */
+    info->has_texel = has_pd_ext && texel_format_ok(gpu, VK_FORMAT_R32G32B32A32_UINT) &&
+                      texel_format_ok(gpu, VK_FORMAT_R16G16B16A16_SFLOAT);
+    if (info->has_texel)
+        want_ext[n_want++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
     free(ext);
 
     info->has_fp16 = f12.shaderFloat16;
@@ -494,6 +508,37 @@ static int create_device(om_gpu *gpu, char *err, size_t errlen)
         return om_vk_code(r);
     }
     vkGetDeviceQueue(gpu->dev, gpu->queue_family, 0, &gpu->queue);
+    if (info->has_texel) {
+        gpu->push_descriptor = (PFN_vkCmdPushDescriptorSetKHR)
+            vkGetDeviceProcAddr(gpu->dev, "vkCmdPushDescriptorSetKHR");
+        info->has_texel = gpu->push_descriptor != NULL;
+    }
+    return OM_OK;
+}
+
+/* The weight access style: texel on CPU devices that have it (see om_gpu.h), unless
+ * $OMNID_WEIGHT_ACCESS says otherwise. */
+static int pick_weight_access(om_gpu *gpu, char *err, size_t errlen)
+{
+    om_gpu_info *info = &gpu->info;
+    const char *env = getenv("OMNID_WEIGHT_ACCESS");
+    info->weight_access = info->kind == OM_DEV_CPU && info->has_texel ? OM_ACCESS_TEXEL : OM_ACCESS_BDA;
+    if (!env || !*env)
+        return OM_OK;
+    if (strcmp(env, "bda") == 0) {
+        info->weight_access = OM_ACCESS_BDA;
+        return OM_OK;
+    }
+    if (strcmp(env, "texel") != 0) {
+        snprintf(err, errlen, "OMNID_WEIGHT_ACCESS=%.64s: expected bda or texel", env);
+        return OM_EINVAL;
+    }
+    if (!info->has_texel) {
+        snprintf(err, errlen, "OMNID_WEIGHT_ACCESS=texel: %s lacks %s or uniform texel buffers "
+                 "of RGBA32UI and RGBA16F", info->name, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
+        return OM_EUNSUPPORTED;
+    }
+    info->weight_access = OM_ACCESS_TEXEL;
     return OM_OK;
 }
 
@@ -556,6 +601,8 @@ int om_gpu_open(om_gpu **out, const om_gpu_opts *opts, char *err, size_t errlen)
         for (int i = 0; i < 3; i++)
             info->max_groups[i] = gpu->props.limits.maxComputeWorkGroupCount[i];
         info->vendor_id = gpu->props.vendorID;
+        info->max_texel_elements = gpu->props.limits.maxTexelBufferElements;
+        info->texel_align = (uint32_t)gpu->props.limits.minTexelBufferOffsetAlignment;
         info->device_id = gpu->props.deviceID;
         pick_queue(gpu);
         info->timestamp_period_ns = gpu->ts_valid_bits ? gpu->props.limits.timestampPeriod : 0;
@@ -564,6 +611,8 @@ int om_gpu_open(om_gpu **out, const om_gpu_opts *opts, char *err, size_t errlen)
     if (!ret)
         ret = create_device(gpu, err, errlen);
     if (!ret)
+        ret = pick_weight_access(gpu, err, errlen);
+    if (!ret)
         ret = create_sync(gpu, err, errlen);
     if (ret) {
         om_gpu_close(gpu);
@@ -571,8 +620,9 @@ int om_gpu_open(om_gpu **out, const om_gpu_opts *opts, char *err, size_t errlen)
     }
     gpu_pipeline_cache_open(gpu);
     if (!opts->quiet)
-        fprintf(stderr, "omnid: using %s (%s, subgroup %u)\n", gpu->info.name,
-                kind_name(gpu->info.kind), gpu->info.subgroup_size);
+        fprintf(stderr, "omnid: using %s (%s, subgroup %u, weights via %s)\n", gpu->info.name,
+                kind_name(gpu->info.kind), gpu->info.subgroup_size,
+                gpu->info.weight_access == OM_ACCESS_TEXEL ? "texel buffers" : "device addresses");
     *out = gpu;
     return OM_OK;
 }

@@ -25,6 +25,10 @@ struct om_buf {
     uint64_t       addr;         /* device address of byte 0 */
     uint8_t       *map;          /* host pointer of byte 0, or NULL */
     int            is_view;      /* owned by an arena: om_buf_destroy ignores it */
+    uint64_t       vk_size;      /* bytes of `buffer` (whole texels past `size`) */
+    VkBufferView   texels[OM_TEXEL_FORMATS];  /* created by om_cmd_bind_texels */
+    uint32_t       texel_base[OM_TEXEL_FORMATS];
+    uint64_t       texel_limit[OM_TEXEL_FORMATS];
 };
 
 struct om_pipe {
@@ -33,6 +37,8 @@ struct om_pipe {
     uint32_t         spec[OM_MAX_SPEC];
     int              n_spec;
     uint32_t         push_bytes;
+    int              texel;      /* layout has the push-descriptor texel binding */
+    VkDescriptorSetLayout dsl;   /* VK_NULL_HANDLE unless texel */
     VkPipelineLayout layout;
     VkPipeline       pipeline;
 };
@@ -72,6 +78,7 @@ struct om_gpu {
     int       type_device, type_upload, type_download;  /* memory type indices */
     uint32_t  ts_valid_bits;
     int       require_subgroup;   /* pass requiredSubgroupSize when creating pipelines */
+    PFN_vkCmdPushDescriptorSetKHR push_descriptor;   /* NULL without has_texel */
     om_gpu_info info;
 
     struct om_pipe *pipes;
@@ -93,6 +100,11 @@ int om_vk_code(VkResult r);
 /* gpu_pipeline.c: pipeline cache load at open, save + pipeline teardown at close. */
 void gpu_pipeline_cache_open(om_gpu *gpu);
 void gpu_pipeline_cache_close(om_gpu *gpu);
+
+/* gpu_memory.c: buf's texel view of format fmt (enum om_texel_format), created on first
+ * use (see om_cmd_bind_texels), and their teardown (buffer destroy, arena reset). */
+int  gpu_buf_texels(om_buf *buf, int fmt);
+void gpu_buf_drop_texels(om_buf *buf);
 
 /* gpu_cmd.c: a one-shot copy used by om_buf_write/read. */
 int gpu_copy_sync(om_gpu *gpu, VkBuffer dst, uint64_t dst_off, VkBuffer src,

@@ -5,6 +5,7 @@
 #include "gpu_internal.h"
 
 #define ARENA_ALIGN  256u
+#define TEXEL_MAX    16u          /* bytes of the largest texel format (RGBA32UI) */
 #define VIEW_CHUNK   256
 
 static const char *usage_name(int usage)
@@ -36,13 +37,18 @@ int om_buf_create(om_gpu *gpu, uint64_t size, int usage, om_buf **out)
         return om_gpu_set_error(gpu, OM_ENOMEM, "om_buf_create: out of host memory");
     b->gpu = gpu;
     b->size = size;
+    /* Whole texels: a texel view may then reach the last bytes of the buffer. */
+    b->vk_size = (size + TEXEL_MAX - 1) & ~(uint64_t)(TEXEL_MAX - 1);
+    if (b->vk_size > gpu->info.max_alloc_bytes)
+        b->vk_size = size;
 
     int type = usage == OM_BUF_DEVICE ? gpu->type_device
              : usage == OM_BUF_UPLOAD ? gpu->type_upload : gpu->type_download;
     VkBufferCreateInfo bci = {
-        .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = size,
+        .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = b->vk_size,
         .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-                 VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_SHADER_DEVICE_ADDRESS_BIT,
+                 VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_SHADER_DEVICE_ADDRESS_BIT |
+                 (gpu->info.has_texel ? VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT : 0),
         .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
     };
     const char *what = "vkCreateBuffer";
@@ -89,11 +95,63 @@ int om_buf_create(om_gpu *gpu, uint64_t size, int usage, om_buf **out)
     return OM_OK;
 }
 
+int gpu_buf_texels(om_buf *b, int fmt)
+{
+    static const VkFormat vk_fmt[OM_TEXEL_FORMATS] = { VK_FORMAT_R32G32B32A32_UINT,
+                                                       VK_FORMAT_R16G16B16A16_SFLOAT };
+    static const uint32_t fmt_bytes[OM_TEXEL_FORMATS] = { 16, 8 };
+    om_gpu *gpu = b->gpu;
+    if (b->texels[fmt])
+        return OM_OK;
+    if (!gpu->info.has_texel)
+        return om_gpu_set_error(gpu, OM_EUNSUPPORTED, "texel view: %s has no uniform texel "
+                                "buffers", gpu->info.name);
+    /* The view starts at the aligned offset at or below byte 0 (arena views sit at any
+     * multiple of 256) and ends at a whole texel, at most maxTexelBufferElements texels
+     * and 2^31 bytes on: shaders index the view with 32-bit byte offsets. */
+    const uint64_t tb = fmt_bytes[fmt];
+    const uint64_t align = gpu->info.texel_align ? gpu->info.texel_align : 1;
+    const uint64_t start = b->offset / align * align;
+    uint64_t range = (b->offset - start + b->size + tb - 1) / tb * tb;
+    if (range > (b->vk_size - start) / tb * tb)
+        range = (b->vk_size - start) / tb * tb;
+    if (range > (uint64_t)gpu->info.max_texel_elements * tb)
+        range = (uint64_t)gpu->info.max_texel_elements * tb;
+    if (range > (1ull << 31))
+        range = 1ull << 31;
+    if (range == 0)
+        return om_gpu_set_error(gpu, OM_ERANGE, "texel view: a buffer of %llu bytes holds no "
+                                "whole texel", (unsigned long long)b->size);
+    VkBufferViewCreateInfo ci = { .sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
+                                  .buffer = b->buffer, .format = vk_fmt[fmt],
+                                  .offset = start, .range = range };
+    VkResult r = vkCreateBufferView(gpu->dev, &ci, NULL, &b->texels[fmt]);
+    if (r != VK_SUCCESS) {
+        b->texels[fmt] = VK_NULL_HANDLE;
+        return om_gpu_set_error(gpu, om_vk_code(r), "vkCreateBufferView (%llu bytes at %llu): %s",
+                                (unsigned long long)range, (unsigned long long)start,
+                                om_vk_result_name(r));
+    }
+    b->texel_base[fmt] = (uint32_t)(b->offset - start);
+    b->texel_limit[fmt] = range - (b->offset - start);
+    return OM_OK;
+}
+
+void gpu_buf_drop_texels(om_buf *b)
+{
+    for (int i = 0; i < OM_TEXEL_FORMATS; i++)
+        if (b->texels[i]) {
+            vkDestroyBufferView(b->gpu->dev, b->texels[i], NULL);
+            b->texels[i] = VK_NULL_HANDLE;
+        }
+}
+
 void om_buf_destroy(om_buf *b)
 {
     if (!b || b->is_view)
         return;
     VkDevice dev = b->gpu->dev;
+    gpu_buf_drop_texels(b);
     if (b->buffer)
         vkDestroyBuffer(dev, b->buffer, NULL);
     if (b->memory)
@@ -203,10 +261,21 @@ int om_arena_create(om_gpu *gpu, uint64_t size, om_arena **out)
     return OM_OK;
 }
 
+/* Texel views of the views handed out since the last reset (recorded work that used
+ * them has been submitted and waited for: recordings are synchronous). */
+static void drop_view_texels(om_arena *a)
+{
+    int i = 0;
+    for (view_chunk *ch = a->chunks; ch && i < a->n_views; ch = ch->next)
+        for (int j = 0; j < VIEW_CHUNK && i < a->n_views; j++, i++)
+            gpu_buf_drop_texels(&ch->v[j]);
+}
+
 void om_arena_destroy(om_arena *a)
 {
     if (!a)
         return;
+    drop_view_texels(a);
     while (a->chunks) {
         view_chunk *next = a->chunks->next;
         free(a->chunks);
@@ -245,6 +314,7 @@ int om_arena_alloc(om_arena *a, uint64_t size, om_buf **buf, uint64_t *off)
         return om_gpu_set_error(gpu, OM_ENOMEM, "om_arena_alloc: out of host memory");
     *v = *a->buf;
     v->memory = VK_NULL_HANDLE;
+    memset(v->texels, 0, sizeof v->texels);
     v->is_view = 1;
     v->offset = a->used;
     v->size = size;
@@ -259,6 +329,7 @@ int om_arena_alloc(om_arena *a, uint64_t size, om_buf **buf, uint64_t *off)
 
 void om_arena_reset(om_arena *a)
 {
+    drop_view_texels(a);
     a->used = 0;
     a->n_views = 0;
 }

@@ -131,6 +131,8 @@ void gpu_pipeline_cache_close(om_gpu *gpu)
         struct om_pipe *next = gpu->pipes->next;
         vkDestroyPipeline(gpu->dev, gpu->pipes->pipeline, NULL);
         vkDestroyPipelineLayout(gpu->dev, gpu->pipes->layout, NULL);
+        if (gpu->pipes->dsl)
+            vkDestroyDescriptorSetLayout(gpu->dev, gpu->pipes->dsl, NULL);
         free(gpu->pipes);
         gpu->pipes = next;
     }
@@ -147,9 +149,24 @@ static int create_pipe(om_gpu *gpu, const om_shader_blob *blob, struct om_pipe *
     VkShaderModule sm = VK_NULL_HANDLE;
     const char *what = "vkCreateShaderModule";
     VkResult r = vkCreateShaderModule(gpu->dev, &smci, NULL, &sm);
+    if (r == VK_SUCCESS && p->texel) {
+        /* One uniform texel buffer, pushed per dispatch (om_cmd_bind_texels). */
+        VkDescriptorSetLayoutBinding bind = { .binding = 0,
+                                              .descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER,
+                                              .descriptorCount = 1,
+                                              .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT };
+        VkDescriptorSetLayoutCreateInfo dci = {
+            .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+            .flags = VK_DESCRIPTOR_SET_LAYOUT_CREATE_PUSH_DESCRIPTOR_BIT_KHR,
+            .bindingCount = 1, .pBindings = &bind };
+        what = "vkCreateDescriptorSetLayout";
+        r = vkCreateDescriptorSetLayout(gpu->dev, &dci, NULL, &p->dsl);
+    }
     if (r == VK_SUCCESS) {
         VkPushConstantRange range = { .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = p->push_bytes };
         VkPipelineLayoutCreateInfo lci = { .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+                                           .setLayoutCount = p->texel ? 1 : 0,
+                                           .pSetLayouts = &p->dsl,
                                            .pushConstantRangeCount = p->push_bytes ? 1 : 0,
                                            .pPushConstantRanges = &range };
         what = "vkCreatePipelineLayout";
@@ -181,14 +198,16 @@ static int create_pipe(om_gpu *gpu, const om_shader_blob *blob, struct om_pipe *
     if (r != VK_SUCCESS) {
         if (p->layout)
             vkDestroyPipelineLayout(gpu->dev, p->layout, NULL);
+        if (p->dsl)
+            vkDestroyDescriptorSetLayout(gpu->dev, p->dsl, NULL);
         return om_gpu_set_error(gpu, om_vk_code(r), "pipeline %s: %s: %s", p->name, what,
                                 om_vk_result_name(r));
     }
     return OM_OK;
 }
 
-int om_gpu_pipeline(om_gpu *gpu, const char *name, const uint32_t *spec, int n_spec,
-                    uint32_t push_bytes, om_pipe **out)
+static int get_pipeline(om_gpu *gpu, const char *name, const uint32_t *spec, int n_spec,
+                        uint32_t push_bytes, int texel, om_pipe **out)
 {
     if (!gpu || !name || !out || n_spec < 0 || (n_spec && !spec))
         return OM_EINVAL;
@@ -201,7 +220,8 @@ int om_gpu_pipeline(om_gpu *gpu, const char *name, const uint32_t *spec, int n_s
                                 "of 4, at most maxPushConstantsSize %u)", name, push_bytes,
                                 gpu->info.max_push_bytes);
     for (struct om_pipe *p = gpu->pipes; p; p = p->next)
-        if (p->n_spec == n_spec && p->push_bytes == push_bytes && strcmp(p->name, name) == 0 &&
+        if (p->n_spec == n_spec && p->push_bytes == push_bytes && p->texel == texel &&
+            strcmp(p->name, name) == 0 &&
             (n_spec == 0 || memcmp(p->spec, spec, 4 * (size_t)n_spec) == 0)) {
             *out = p;
             return OM_OK;
@@ -219,6 +239,7 @@ int om_gpu_pipeline(om_gpu *gpu, const char *name, const uint32_t *spec, int n_s
         memcpy(p->spec, spec, 4 * (size_t)n_spec);
     p->n_spec = n_spec;
     p->push_bytes = push_bytes;
+    p->texel = texel;
     int ret = create_pipe(gpu, blob, p);
     if (ret) {
         free(p);
@@ -228,4 +249,22 @@ int om_gpu_pipeline(om_gpu *gpu, const char *name, const uint32_t *spec, int n_s
     gpu->pipes = p;
     *out = p;
     return OM_OK;
+}
+
+int om_gpu_pipeline(om_gpu *gpu, const char *name, const uint32_t *spec, int n_spec,
+                    uint32_t push_bytes, om_pipe **out)
+{
+    return get_pipeline(gpu, name, spec, n_spec, push_bytes, 0, out);
+}
+
+int om_gpu_pipeline_texel(om_gpu *gpu, const char *name, const uint32_t *spec, int n_spec,
+                          uint32_t push_bytes, om_pipe **out)
+{
+    if (gpu && out && !gpu->info.has_texel) {
+        *out = NULL;
+        return om_gpu_set_error(gpu, OM_EUNSUPPORTED, "pipeline %s: %s has no texel-buffer "
+                                "weight reads (VK_KHR_push_descriptor)", name ? name : "?",
+                                gpu->info.name);
+    }
+    return get_pipeline(gpu, name, spec, n_spec, push_bytes, 1, out);
 }

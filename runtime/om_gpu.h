@@ -44,7 +44,22 @@ typedef struct om_gpu_info {
     uint32_t max_wg_invocations;   /* maxComputeWorkGroupInvocations */
     uint32_t max_groups[3];        /* maxComputeWorkGroupCount */
     uint32_t vendor_id, device_id;
+    /* Added for texel-buffer weight reads (additive). */
+    int      weight_access;        /* enum om_weight_access: how matvec reads weights */
+    int      has_texel;            /* VK_KHR_push_descriptor + uniform texel buffers of
+                                      RGBA32UI and RGBA16F */
+    uint32_t max_texel_elements;   /* maxTexelBufferElements */
+    uint32_t texel_align;          /* minTexelBufferOffsetAlignment */
 } om_gpu_info;
+
+/* How weight kernels read weights. BDA: buffer device addresses, as every other
+ * buffer (GPUs: coalesced loads). TEXEL: texelFetch from a uniform texel-buffer view
+ * of the weight's buffer: on CPU devices (lavapipe) a texel fetch compiles to straight
+ * vector loads where a BDA/SSBO load is a per-lane scalar loop. The default is TEXEL on
+ * CPU devices that have it, else BDA; $OMNID_WEIGHT_ACCESS=bda|texel overrides it at
+ * open (an unknown value, or texel on a device without it, fails the open). */
+enum om_weight_access { OM_ACCESS_BDA, OM_ACCESS_TEXEL };
+enum om_texel_format  { OM_TEXEL_RGBA32UI, OM_TEXEL_RGBA16F, OM_TEXEL_FORMATS };
 
 typedef struct om_gpu_opts {
     const char *device;            /* NULL: $OMNID_DEVICE, else best (discrete > integrated > CPU).
@@ -104,6 +119,12 @@ uint64_t om_arena_used(const om_arena *a);
 int om_gpu_pipeline(om_gpu *gpu, const char *name, const uint32_t *spec, int n_spec,
                     uint32_t push_bytes, om_pipe **out);
 
+/* Like om_gpu_pipeline, for a shader that also reads one uniform texel buffer at
+ * set 0, binding 0 (bound per dispatch with om_cmd_bind_texels, as a push descriptor).
+ * OM_EUNSUPPORTED when the device lacks has_texel. */
+int om_gpu_pipeline_texel(om_gpu *gpu, const char *name, const uint32_t *spec, int n_spec,
+                          uint32_t push_bytes, om_pipe **out);
+
 /* ---- recording ---- */
 int  om_cmd_begin(om_gpu *gpu, om_cmd **out);
 /* Records one dispatch. `reads`/`writes` list the buffers the dispatch touches;
@@ -112,6 +133,14 @@ int  om_cmd_begin(om_gpu *gpu, om_cmd **out);
 int  om_cmd_dispatch(om_cmd *c, om_pipe *p, const void *push, uint32_t push_bytes,
                      uint32_t gx, uint32_t gy, uint32_t gz,
                      om_buf *const *reads, int n_reads, om_buf *const *writes, int n_writes);
+/* Binds a uniform texel-buffer view of buf (format fmt; created on first use, owned by
+ * buf) to binding 0 of p, a pipeline from om_gpu_pipeline_texel, for the dispatches
+ * recorded next. The view starts at or before buf's byte 0 (offset alignment): *base is
+ * buf's byte 0 in view bytes; the view reaches *limit bytes of buf from its byte 0,
+ * the buffer rounded up to whole texels but at most maxTexelBufferElements texels and
+ * 2^31 bytes from the view's start. The dispatch must still list buf among its reads. */
+int  om_cmd_bind_texels(om_cmd *c, om_pipe *p, om_buf *buf, int fmt, uint32_t *base,
+                        uint64_t *limit);
 /* Records a buffer-to-buffer copy (same hazard tracking). */
 int  om_cmd_copy(om_cmd *c, om_buf *dst, uint64_t dst_off, om_buf *src, uint64_t src_off, uint64_t n);
 /* GPU timestamp after everything recorded so far; label is copied. */

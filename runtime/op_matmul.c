@@ -5,8 +5,13 @@
  * M > 1 takes shaders/matmul.comp: register tiles of TM x-rows by WG*TN W-rows.
  * Tile sizes are specialization constants picked per device: on llvmpipe (CPU) every
  * per-lane load is a gather, so tiles are large to feed many FMAs per load; a GPU gets
- * smaller tiles with more workgroups in flight. */
+ * smaller tiles with more workgroups in flight.
+ *
+ * The matvec reads W through a texel-buffer view when the device's weight access is
+ * OM_ACCESS_TEXEL (CPU devices by default, see om_gpu.h): the _tb variants, with the
+ * weight's byte offset in the view in place of its address. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "op_internal.h"
 #include "op_matmul.h"
@@ -146,6 +151,67 @@ void op_mm_tiles(const om_gpu_info *info, int type, uint32_t *rows, uint32_t *tm
     *tn = cpu ? (quant ? 8 : 16) : 4;
 }
 
+/* Bytes [w->off, end) of w's buffer that the kernels read. */
+static uint64_t weight_end(const om_tensor *w)
+{
+    uint64_t end = w->off + om_row_bytes(w->type, w->ne[0]);
+    for (int i = 1; i < 4; i++)
+        end += (uint64_t)(w->ne[i] - 1) * w->nb[i];
+    return end;
+}
+
+/* F16 rows of whole 16-byte texels at 16-byte offsets (base is 16-aligned): the
+ * RGBA32UI variant reads 8 halves per fetch. */
+static int f16_rows16(const om_tensor *w)
+{
+    if (w->ne[0] % 8 || w->off % 16)
+        return 0;
+    for (int i = 1; i < 4; i++)
+        if (w->ne[i] > 1 && w->nb[i] % 16)
+            return 0;
+    return 1;
+}
+
+/* The matvec through a texel view of W's buffer: RGBA16F for F16 (the fetch converts
+ * the halves), RGBA32UI for the rest. The view is bounded by maxTexelBufferElements
+ * (and 2^31 bytes), so a weight past its end is refused rather than read wrapped. */
+static int matvec_texel(om_cmd *c, const om_tensor *w, struct mm_push *pc, const uint32_t *spec,
+                        uint32_t gx, uint32_t gy, uint32_t gz, om_buf *const *reads,
+                        om_buf *const *writes)
+{
+    om_gpu *gpu = om_cmd_gpu(c);
+    const int f16x8 = w->type == OM_TYPE_F16 && f16_rows16(w);
+    const int h8 = getenv("H8") != NULL;
+    const int fmt = w->type == OM_TYPE_F16 && (!f16x8 || h8) ? OM_TEXEL_RGBA16F : OM_TEXEL_RGBA32UI;
+    const uint64_t texel = fmt == OM_TEXEL_RGBA16F ? 8 : 16;
+    char name[32], why[256], sw[96];
+    snprintf(name, sizeof(name), "matvec_%s_tb", f16x8 ? (h8 ? "f16h8" : "f16x8") : variant(w->type));
+    om_pipe *p;
+    uint32_t base;
+    uint64_t limit;
+    int err = om_gpu_pipeline_texel(gpu, name, spec, 2, sizeof(*pc), &p);
+    if (err == 0)
+        err = om_cmd_bind_texels(c, p, w->buf, fmt, &base, &limit);
+    if (err < 0) {
+        snprintf(why, sizeof(why), "%s", om_gpu_last_error(gpu));
+        return op_fail(c, err, "matmul", "%s: %s", name, why);
+    }
+    const uint64_t end = (weight_end(w) + texel - 1) / texel * texel;
+    if (end > limit)
+        return op_fail(c, OM_ERANGE, "matmul", "w %s: bytes up to %llu of its buffer are past its "
+                       "texel view of %llu bytes (maxTexelBufferElements %u, 2^31 bytes); "
+                       "split the buffer or set OMNID_WEIGHT_ACCESS=bda",
+                       op_shape(w, sw, sizeof(sw)), (unsigned long long)end,
+                       (unsigned long long)limit, om_gpu_get_info(gpu)->max_texel_elements);
+    pc->w = base + w->off;
+    err = om_cmd_dispatch(c, p, pc, sizeof(*pc), gx, gy, gz, reads, 2, writes, 1);
+    if (err < 0) {
+        snprintf(why, sizeof(why), "%s", om_gpu_last_error(gpu));
+        return op_fail(c, err, "matmul", "dispatch %s: %s", name, why);
+    }
+    return 0;
+}
+
 int om_op_matmul(om_cmd *c, const om_tensor *y, const om_tensor *x, const om_tensor *w)
 {
     char sy[96], sx[96], sw[96];
@@ -183,7 +249,7 @@ int om_op_matmul(om_cmd *c, const om_tensor *y, const om_tensor *x, const om_ten
                        "workgroups, beyond %u per dimension", op_shape(y, sy, sizeof(sy)),
                        (long long)gx, (long long)gy, (long long)batches, OP_MAX_GROUPS);
 
-    const struct mm_push pc = {
+    struct mm_push pc = {
         .w = op_addr(w), .x = op_addr(x), .y = op_addr(y),
         .K = (uint32_t)K, .N = (uint32_t)N, .M = (uint32_t)M,
         .w_nb1 = stride(w, 1), .w_nb2 = stride(w, 2), .w_nb3 = stride(w, 3),
@@ -192,9 +258,14 @@ int om_op_matmul(om_cmd *c, const om_tensor *y, const om_tensor *x, const om_ten
         .B2 = (uint32_t)x->ne[2],
         .r2 = (uint32_t)(x->ne[2] / w->ne[2]), .r3 = (uint32_t)(x->ne[3] / w->ne[3]),
     };
+    const uint32_t spec_vec[2] = { wg, rows };
+    if (vec && info->weight_access == OM_ACCESS_TEXEL) {
+        om_buf *const rd[2] = { w->buf, x->buf }, *const wr[1] = { y->buf };
+        return matvec_texel(c, w, &pc, spec_vec, (uint32_t)gx, (uint32_t)gy, (uint32_t)batches,
+                            rd, wr);
+    }
     char name[32];
     snprintf(name, sizeof(name), "%s_%s", vec ? "matvec" : "matmul", variant(w->type));
-    const uint32_t spec_vec[2] = { wg, rows };
     const uint32_t spec_mm[3] = { wg, tm, tn };
     const om_tensor *reads[2] = { w, x };
     return op_dispatch(c, "matmul", name, vec ? spec_vec : spec_mm, vec ? 2 : 3, &pc, sizeof(pc),

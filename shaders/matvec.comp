@@ -3,7 +3,8 @@
  * (quant.glsl). One workgroup is one subgroup and owns R rows of W; its lanes split
  * each row into blocks (lane l takes blocks l, l+WG, ...), so a subgroup reads
  * consecutive words of a row and x is loaded once for all R rows. subgroupAdd
- * finishes each row: no shared memory, no barrier. */
+ * finishes each row: no shared memory, no barrier. The _tb variants read W through a
+ * texel buffer (W_TEXEL in quant.glsl), x and y through addresses as always. */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #include "quant.glsl"
@@ -57,12 +58,14 @@ void main()
     const uint i2 = gl_WorkGroupID.z % pc.B2, i3 = gl_WorkGroupID.z / pc.B2;
 
     const uint64_t xa = pc.x + uint64_t(i2) * pc.x_nb2 + uint64_t(i3) * pc.x_nb3;
-    const uint64_t wa = pc.w + uint64_t(i2 / pc.r2) * pc.w_nb2 + uint64_t(i3 / pc.r3) * pc.w_nb3;
-    uint64_t wr[R];
+    /* With W_TEXEL, pc.w is the weight's byte offset in its texel view. */
+    const om_waddr wa = om_waddr(pc.w) + om_waddr(i2 / pc.r2) * pc.w_nb2 +
+                        om_waddr(i3 / pc.r3) * pc.w_nb3;
+    om_waddr wr[R];
     float acc[R];
     [[unroll]] for (uint r = 0; r < R; r++) {
         /* Rows past N repeat row N-1 (never stored): no branch in the loop. */
-        wr[r] = wa + uint64_t(min(row0 + r, pc.N - 1)) * pc.w_nb1;
+        wr[r] = wa + om_waddr(min(row0 + r, pc.N - 1)) * pc.w_nb1;
         acc[r] = 0.0;
     }
 
@@ -75,7 +78,7 @@ void main()
         vec4 xv[W_BK / 4];
         const float xoff = x_block(xa, b, xv);
         [[unroll]] for (uint r = 0; r < R; r++) {
-            const float t = block_dot(om_wload(wr[r] + uint64_t(b) * W_BB), xv, xoff);
+            const float t = block_dot(om_wload(wr[r] + om_waddr(b) * W_BB), xv, xoff);
             acc[r] += live ? t : 0.0;
         }
     }

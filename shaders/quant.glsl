@@ -1,5 +1,6 @@
 /* quant.glsl: reading weight rows of every weight type (F32, F16, Q8_0, Q4_0) through
- * buffer device addresses, for matvec, matmul and get_rows (others may include it).
+ * buffer device addresses, or with W_TEXEL through a uniform texel buffer at set 0,
+ * binding 0, for matvec, matmul and get_rows (others may include it).
  *
  * Weights are read in 8-byte words: llvmpipe (Mesa 22.3) runs every load of a scalar
  * component as one load per lane, about 30 cycles per 8 lanes whatever the width and
@@ -13,11 +14,19 @@
  *   W_BK           values per block (4 for F32/F16: one 8/16-byte load)
  *   W_BB           bytes per block
  *   om_wblk        a loaded block
+ *   om_waddr       the type of a weight address: uint64_t, or with W_TEXEL a uint byte
+ *                  offset in the texel view (RGBA16F for F16, else RGBA32UI; the host
+ *                  keeps every offset below 2^31)
  *   om_wload(a)    loads the block at byte address a
  *   om_wchunk(b,s) its stored values 4s..4s+3 (s constant after unrolling): the value is
  *                  (chunk + W_OFFSET) * om_wscale(b), so a dot product over a block can
  *                  apply the scale and offset once per block instead of per value
  *   om_wdeq(b,s)   the dequantized values 4s..4s+3
+ *
+ * W_TEXEL exists for llvmpipe: there a texel fetch is one vector compare and straight
+ * 16-byte (RGBA32UI) or 8-byte + vcvtph2ps (RGBA16F) loads, where an address load is
+ * the per-lane loop above (docs/RUNTIME.md, "Weight access styles"). Blocks are read as
+ * the 16-byte texels that cover them and shifted into place as with addresses.
  */
 #extension GL_EXT_buffer_reference : require
 #extension GL_EXT_buffer_reference2 : require
@@ -44,27 +53,76 @@ uint64_t om_funnel(uint64_t lo, uint64_t hi, uint s)
     return (lo >> s) | ((hi << 1) << (63u - s));
 }
 
+#if defined(W_TEXEL)
+#define om_waddr uint
+#if defined(W_F16) && (!defined(W_F16X8) || defined(W_F16H))
+layout(set = 0, binding = 0) uniform samplerBuffer om_wtex;
+#else
+layout(set = 0, binding = 0) uniform usamplerBuffer om_wtex;
+/* The 16 bytes from byte a (a multiple of 16) as two words. */
+void om_wt16(uint a, out uint64_t lo, out uint64_t hi)
+{
+    const uvec4 t = texelFetch(om_wtex, int(a >> 4));
+    lo = pack64(t.xy);
+    hi = pack64(t.zw);
+}
+#endif
+#else
+#define om_waddr uint64_t
+#endif
+
 #if defined(W_F32)
 #define W_BK 4
 #define W_BB 16
 #define W_OFFSET 0.0
 #define om_wblk vec4
+#if defined(W_TEXEL)
+om_wblk om_wload(uint a) { return uintBitsToFloat(texelFetch(om_wtex, int(a >> 4))); }
+#else
 om_wblk om_wload(uint64_t a) { return om_ld_vec4(a); }
+#endif
 vec4 om_wchunk(om_wblk b, uint s) { return b; }
+float om_wscale(om_wblk b) { return 1.0; }
+
+#elif defined(W_F16) && defined(W_F16X8)
+/* Texel only: eight halves per RGBA32UI texel, rows 16-byte aligned (the host picks
+ * this over the RGBA16F variant when the weight allows: half the fetches). */
+#define W_BK 8
+#define W_BB 16
+#define W_OFFSET 0.0
+#if defined(W_F16H)
+#define om_wblk mat2x4
+om_wblk om_wload(uint a) { return mat2x4(texelFetch(om_wtex, int(a >> 3)), texelFetch(om_wtex, int(a >> 3) + 1)); }
+vec4 om_wchunk(om_wblk b, uint s) { return b[s]; }
+#else
+#define om_wblk uvec4
+om_wblk om_wload(uint a) { return texelFetch(om_wtex, int(a >> 4)); }
+vec4 om_wchunk(om_wblk b, uint s)
+{
+    return vec4(unpackHalf2x16(b[2u * s]), unpackHalf2x16(b[2u * s + 1u]));
+}
+#endif
 float om_wscale(om_wblk b) { return 1.0; }
 
 #elif defined(W_F16)
 #define W_BK 4
 #define W_BB 8
 #define W_OFFSET 0.0
+#if defined(W_TEXEL)
+/* The RGBA16F view converts the four halves in the fetch. */
+#define om_wblk vec4
+om_wblk om_wload(uint a) { return texelFetch(om_wtex, int(a >> 3)); }
+vec4 om_wchunk(om_wblk b, uint s) { return b; }
+#else
 #define om_wblk uint64_t
 om_wblk om_wload(uint64_t a) { return om_ld64(a); }
-float om_wscale(om_wblk b) { return 1.0; }
 vec4 om_wchunk(om_wblk b, uint s)
 {
     const uvec2 u = unpack32(b);
     return vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
 }
+#endif
+float om_wscale(om_wblk b) { return 1.0; }
 
 #elif defined(W_Q8_0)
 /* { f16 d; i8 qs[32] }: qs word j (bytes 2+4j..5+4j of the block) holds values 4j..4j+3. */
@@ -87,6 +145,21 @@ om_wblk om_wq8_0(const uint64_t w[5], uint s)
     }
     return b;
 }
+#if defined(W_TEXEL)
+/* The three texels covering the block (it starts at most 14 bytes into the first);
+ * which word it starts in is a per-lane select, not an indexed load. */
+om_wblk om_wload(uint a)
+{
+    const uint a0 = a & ~15u, o = a & 15u;
+    uint64_t t[6], w[5];
+    om_wt16(a0, t[0], t[1]);
+    om_wt16(a0 + 16u, t[2], t[3]);
+    om_wt16(a0 + 32u, t[4], t[5]);
+    [[unroll]] for (uint i = 0; i < 5; i++)
+        w[i] = o >= 8u ? t[i + 1] : t[i];
+    return om_wq8_0(w, (o & 7u) * 8u);
+}
+#else
 om_wblk om_wload(uint64_t a)
 {
     const uint64_t a0 = a & ~uint64_t(7);
@@ -95,6 +168,7 @@ om_wblk om_wload(uint64_t a)
         w[i] = om_ld64(a0 + 8u * i);
     return om_wq8_0(w, uint(a - a0) * 8u);
 }
+#endif
 vec4 om_wchunk(om_wblk b, uint s)
 {
     return vec4(ivec4(uvec4(b.q[s]) << uvec4(24, 16, 8, 0)) >> 24);
@@ -120,11 +194,24 @@ om_wblk om_wq4_0(uint64_t w0, uint64_t w1, uint64_t w2, uint s)
     b.q[3] = uint(e1 >> 48) | uint(e2 << 16);
     return b;
 }
+#if defined(W_TEXEL)
+/* The two texels covering the block (18 bytes from at most byte 14 of the first). */
+om_wblk om_wload(uint a)
+{
+    const uint a0 = a & ~15u, o = a & 15u;
+    uint64_t t0, t1, t2, t3;
+    om_wt16(a0, t0, t1);
+    om_wt16(a0 + 16u, t2, t3);
+    const bool hi = o >= 8u;
+    return om_wq4_0(hi ? t1 : t0, hi ? t2 : t1, hi ? t3 : t2, (o & 7u) * 8u);
+}
+#else
 om_wblk om_wload(uint64_t a)
 {
     const uint64_t a0 = a & ~uint64_t(7);
     return om_wq4_0(om_ld64(a0), om_ld64(a0 + 8u), om_ld64(a0 + 16u), uint(a - a0) * 8u);
 }
+#endif
 vec4 om_wchunk(om_wblk b, uint s)
 {
     /* through int: x86 has no unsigned int -> float conversion below AVX-512 */

@@ -2,10 +2,13 @@
  * in the same run on the same cores.
  *   matmul f32 (y = x·Wᵀ, M = N = K = n): GFLOP/s vs OpenBLAS cblas_sgemm on the same
  *     problem (all cores), ratio.
- *   matvec f16 / q8_0 / q4_0 (M = 1, the decode step): GB/s of weight bytes read vs
- *     memcpy of a buffer larger than the caches (bytes copied per second, one thread),
- *     ratio. Also the "load ceiling": shaders/matvec_probe.comp loading the same bytes
- *     in matvec's pattern with no math, which bounds any matvec on this device.
+ *   matvec f32 / f16 / q8_0 / q4_0 (M = 1, the decode step): GB/s of weight bytes read
+ *     vs memcpy of a buffer larger than the caches (bytes copied per second, one thread),
+ *     ratio, once per weight access style (om_gpu.h): "bda" (buffer device addresses)
+ *     and "texel" (texel-buffer views), each on its own om_gpu opened with
+ *     OMNID_WEIGHT_ACCESS set, in the same rounds. Also the "load ceiling":
+ *     shaders/matvec_probe.comp loading the same bytes in matvec's BDA pattern with no
+ *     math, which bounds any BDA matvec on this device.
  * Every sample is the wall time of one call (for the device: om_cmd_begin .. submit,
  * which waits), and each row keeps the best of many rounds that alternate the op and
  * its reference, so both see the same machine: the shortest sample is the one least
@@ -189,41 +192,68 @@ static void row(const char *what, const char *size, const sample *s, double byte
                 const sample *ref)
 {
     const double gbs = bytes / s->sec / 1e9, ref_gbs = MEMCPY_BYTES / ref->sec / 1e9;
-    printf("| %-12s | %-14s | %9.3f | %4.2f | %6.2f GB/s | memcpy %6.2f GB/s | %5.2f |\n", what,
+    printf("| %-18s | %-14s | %9.3f | %4.2f | %6.2f GB/s | memcpy %6.2f GB/s | %5.2f |\n", what,
            size, s->sec * 1e3, s->cpu / s->sec, gbs, ref_gbs, gbs / ref_gbs);
 }
 
-static int bench_matvec(om_gpu *gpu, int type, int64_t K, int64_t N, char *mem)
+/* One matvec problem on one device: W, x, y. */
+typedef struct mv_set {
+    om_buf   *bw, *bx, *by;
+    om_tensor tw, tx, ty;
+} mv_set;
+
+static int mv_open(om_gpu *gpu, int type, int64_t K, int64_t N, const float *x, mv_set *m)
 {
-    om_buf *bw = NULL, *bx = NULL, *by = NULL;
-    om_tensor tw;
-    int err = make_weights(gpu, type, K, N, &bw, &tw);
-    if (err)
-        return err;
+    int err = make_weights(gpu, type, K, N, &m->bw, &m->tw);
+    if (!err)
+        err = upload(gpu, x, (uint64_t)K * 4, &m->bx);
+    if (!err)
+        err = om_buf_create(gpu, (uint64_t)N * 4, OM_BUF_DEVICE, &m->by);
+    if (!err) {
+        m->tx = om_tensor_make(m->bx, 0, OM_TYPE_F32, K, 1, 1, 1);
+        m->ty = om_tensor_make(m->by, 0, OM_TYPE_F32, N, 1, 1, 1);
+    }
+    return err;
+}
+
+static void mv_close(mv_set *m)
+{
+    om_buf_destroy(m->bw);
+    om_buf_destroy(m->bx);
+    om_buf_destroy(m->by);
+}
+
+/* gpu reads weights through addresses, tex (NULL: not available) through texel views. */
+static int bench_matvec(om_gpu *gpu, om_gpu *tex, int type, int64_t K, int64_t N, char *mem)
+{
+    mv_set b = { 0 }, t = { 0 };
     float *x = malloc((size_t)K * 4);
-    err = x ? 0 : OM_ENOMEM;
+    int err = x ? 0 : OM_ENOMEM;
     if (!err) {
         fill_random(x, (size_t)K, 3);
-        err = upload(gpu, x, (uint64_t)K * 4, &bx);
+        err = mv_open(gpu, type, K, N, x, &b);
     }
-    if (!err)
-        err = om_buf_create(gpu, (uint64_t)N * 4, OM_BUF_DEVICE, &by);
+    if (!err && tex)
+        err = mv_open(tex, type, K, N, x, &t);
+    om_buf *bw = b.bw, *by = b.by;
     const om_gpu_info *info = om_gpu_get_info(gpu);
     const uint32_t spec[2] = { info->subgroup_size, 16 };
-    const struct probe_push pc = { om_buf_addr(bw), by ? om_buf_addr(by) : 0,
+    const struct probe_push pc = { bw ? om_buf_addr(bw) : 0, by ? om_buf_addr(by) : 0,
                                    (uint32_t)(om_row_bytes(type, K) / 8), (uint32_t)N };
     om_pipe *probe = NULL;
     if (!err)
         err = om_gpu_pipeline(gpu, "matvec_probe", spec, 2, sizeof(pc), &probe);
-    sample dev = { 1e30, 0 }, load = { 1e30, 0 }, ref = { 1e30, 0 };
+    sample dev = { 1e30, 0 }, dtex = { 1e30, 0 }, load = { 1e30, 0 }, ref = { 1e30, 0 };
     if (!err) {
-        const om_tensor tx = om_tensor_make(bx, 0, OM_TYPE_F32, K, 1, 1, 1);
-        const om_tensor ty = om_tensor_make(by, 0, OM_TYPE_F32, N, 1, 1, 1);
-        err = run_matmul(gpu, &ty, &tx, &tw, NULL);
+        err = run_matmul(gpu, &b.ty, &b.tx, &b.tw, NULL);
+        if (!err && tex)
+            err = run_matmul(tex, &t.ty, &t.tx, &t.tw, NULL);
         if (!err)
             err = run_probe(gpu, probe, &pc, bw, by, NULL);
         for (int r = 0; r < 30 && !err; r++) {
-            err = run_matmul(gpu, &ty, &tx, &tw, &dev);
+            err = run_matmul(gpu, &b.ty, &b.tx, &b.tw, &dev);
+            if (!err && tex)
+                err = run_matmul(tex, &t.ty, &t.tx, &t.tw, &dtex);
             if (!err)
                 err = run_probe(gpu, probe, &pc, bw, by, &load);
             const double t0 = now_s(), c0 = cpu_s();
@@ -235,30 +265,42 @@ static int bench_matvec(om_gpu *gpu, int type, int64_t K, int64_t N, char *mem)
     if (!err) {
         const double bytes = om_row_bytes(type, K) * (double)N;
         char what[32], size[32];
-        snprintf(what, sizeof what, "matvec %s", om_type_name(type));
+        snprintf(what, sizeof what, "matvec %s bda", om_type_name(type));
         snprintf(size, sizeof size, "%lldx%lld", (long long)K, (long long)N);
         row(what, size, &dev, bytes, &ref);
+        if (tex) {
+            snprintf(what, sizeof what, "matvec %s texel", om_type_name(type));
+            row(what, size, &dtex, bytes, &ref);
+        }
         row("load ceiling", size, &load, bytes, &ref);
     }
-    om_buf_destroy(bw);
-    om_buf_destroy(bx);
-    om_buf_destroy(by);
+    mv_close(&b);
+    mv_close(&t);
     free(x);
     return err;
+}
+
+static int open_style(const char *style, om_gpu **gpu, char *msg, size_t n)
+{
+    om_gpu_opts o = { .quiet = 1 };
+    setenv("OMNID_WEIGHT_ACCESS", style, 1);
+    return om_gpu_open(gpu, &o, msg, n);
 }
 
 int main(int argc, char **argv)
 {
     const int max_n = argc > 1 ? atoi(argv[1]) : 2048;
     char msg[512];
-    om_gpu *gpu;
-    om_gpu_opts o = { .quiet = 1 };
-    if (om_gpu_open(&gpu, &o, msg, sizeof msg) < 0) {
+    om_gpu *gpu, *tex = NULL;
+    if (open_style("bda", &gpu, msg, sizeof msg) < 0) {
         fprintf(stderr, "bench_ops: %s\n", msg);
         return 1;
     }
+    if (open_style("texel", &tex, msg, sizeof msg) < 0)
+        fprintf(stderr, "bench_ops: no texel rows: %s\n", msg);
     char *mem = malloc(2 * MEMCPY_BYTES);
     if (!mem) {
+        om_gpu_close(tex);
         om_gpu_close(gpu);
         return 1;
     }
@@ -271,15 +313,17 @@ int main(int argc, char **argv)
     int err = 0;
     for (int n = 256; n <= max_n && !err; n *= 2)
         err = bench_matmul(gpu, n);
-    static const int types[3] = { OM_TYPE_F16, OM_TYPE_Q8_0, OM_TYPE_Q4_0 };
-    for (int i = 0; i < 3 && !err; i++) {
-        err = bench_matvec(gpu, types[i], 4096, 4096, mem);
-        if (!err)
-            err = bench_matvec(gpu, types[i], 2048, 5632, mem);
+    static const int types[4] = { OM_TYPE_F32, OM_TYPE_F16, OM_TYPE_Q8_0, OM_TYPE_Q4_0 };
+    for (int i = 0; i < 4 && !err; i++) {
+        err = bench_matvec(gpu, tex, types[i], 4096, 4096, mem);
+        if (!err && types[i] != OM_TYPE_F32)
+            err = bench_matvec(gpu, tex, types[i], 2048, 5632, mem);
     }
     if (err)
-        fprintf(stderr, "bench_ops: %s (%s)\n", om_strerror(err), om_gpu_last_error(gpu));
+        fprintf(stderr, "bench_ops: %s (%s | %s)\n", om_strerror(err), om_gpu_last_error(gpu),
+                tex ? om_gpu_last_error(tex) : "");
     free(mem);
+    om_gpu_close(tex);
     om_gpu_close(gpu);
     return err ? 1 : 0;
 }

@@ -315,6 +315,33 @@ class Client:
             args["name"] = name
         return self.call("probe", args, timeout=timeout)
 
+    def stream(self, op, args, deadline_ms=None, timeout=None):
+        """Yields (text, token_id) for each streamed token of an llm request; returns
+        the done reply's body (timings, usage) as the generator's value."""
+        done = None
+        for r in self.request(op, args, deadline_ms=deadline_ms, timeout=timeout):
+            if r.type == "token":
+                yield r.get("text", ""), r.get("token", -1)
+            elif r.type == "done":
+                done = r.body
+        return done
+
+    def generate(self, prompt, deadline_ms=None, timeout=None, **sampling):
+        """Raw continuation of prompt; sampling: max_tokens, temperature, top_k, top_p,
+        min_p, repeat_penalty, seed, stop (list of strings)."""
+        return self.stream("generate", dict(sampling, prompt=prompt), deadline_ms, timeout)
+
+    def ask(self, prompt, system=None, deadline_ms=None, timeout=None, **sampling):
+        """One user turn in the model's chat format."""
+        args = dict(sampling, prompt=prompt)
+        if system is not None:
+            args["system"] = system
+        return self.stream("ask", args, deadline_ms, timeout)
+
+    def chat(self, messages, deadline_ms=None, timeout=None, **sampling):
+        """messages: [{"role": "system"|"user"|"assistant", "content": str}, ...]."""
+        return self.stream("chat", dict(sampling, messages=list(messages)), deadline_ms, timeout)
+
     def cancel(self, target_id, timeout=None):
         return self.call("cancel", {"target_id": int(target_id)}, timeout=timeout)
 

@@ -360,6 +360,25 @@ int dt_reap_all(void **state)
     return 0;
 }
 
+int dt_ready_value(const char *readyfile, const char *key, char *out)
+{
+    FILE *f = fopen(readyfile, "r");
+    if (!f)
+        return -1;
+    char line[512];
+    int rc = -1;
+    size_t k = strlen(key);
+    while (rc && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (!strncmp(line, key, k) && line[k] == '=') {
+            snprintf(out, OM_EP_LEN, "%.200s", line + k + 1);
+            rc = 0;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
 pid_t dt_spawn(const char *const *extra, char *front, char *backend, char *readyfile)
 {
     static int seq;

@@ -62,6 +62,8 @@ int dt_busy_pid(void *sock, const char *stage);
  * from its ready file. extra: NULL-terminated arguments. */
 pid_t dt_spawn(const char *const *extra, char *front, char *backend, char *readyfile);
 int   dt_wait_exit(pid_t pid, int timeout_ms);     /* exit status, or -1 (killed then) */
+/* A key of a ready file ("pub", ...) into out (OM_EP_LEN); 0 or -1. */
+int   dt_ready_value(const char *readyfile, const char *key, char *out);
 /* Remembers a child for dt_reap_all (dt_spawn does it itself). */
 void  dt_track(pid_t pid);
 /* Kills and reaps every tracked child still running: a failed test must not leave

@@ -1,6 +1,7 @@
 /* omnid as real processes: SIGTERM drains and exits 0, a stage process killed
  * mid-request is retried and restarted, stages run as separate processes over
  * tcp (--stage NAME --connect) and share load, and the command line. */
+#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -145,11 +146,31 @@ static void test_remote_stages_over_tcp(void **state)
     assert_non_null(strstr(backend, "tcp://"));
     void *c = dt_client(front), *c2 = dt_client(front);
     assert_int_equal(dt_status_u64(c, "stages.ingest.workers"), 0);
+    /* Workers joining and leaving are published as omnid.event. */
+    char pub[OM_EP_LEN];
+    assert_int_equal(dt_ready_value(ready, "pub", pub), 0);
+    void *events = zmq_socket(dt_ctx(), ZMQ_SUB);
+    int zero = 0, timeout = 5000;
+    zmq_setsockopt(events, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(events, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(events, ZMQ_SUBSCRIBE, "omnid.event", 11);
+    zmq_connect(events, pub);
+    usleep(300000);
 
     pid_t ingest = spawn_stage("ingest", backend);
     pid_t t1 = spawn_stage("test", backend), t2 = spawn_stage("test", backend);
     wait_status(c, "stages.ingest.workers", 1, 10000);
     wait_status(c, "stages.test.workers", 2, 10000);
+    int ups = 0;
+    char ev[256];
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(zmq_recv(events, ev, sizeof ev, 0), 11);
+        int len = zmq_recv(events, ev, sizeof ev - 1, 0);
+        assert_true(len > 0);
+        ev[len] = 0;
+        ups += memmem(ev, (size_t)len, "worker_up", 9) != NULL;
+    }
+    assert_int_equal(ups, 3);
 
     char args[128];
     size_t n = dt_args_str(args, sizeof args, "url", "lavfi:testsrc=size=64x48:rate=25");
@@ -178,8 +199,13 @@ static void test_remote_stages_over_tcp(void **state)
     assert_int_equal(dt_wait_exit(ingest, 5000), 0);
     assert_int_equal(dt_wait_exit(t1, 5000), 0);
     assert_int_equal(dt_wait_exit(t2, 5000), 0);
-    /* Gone workers are noticed by their missing heartbeats. */
+    /* Gone workers are noticed by their missing heartbeats, and published. */
     wait_status(c, "stages.test.workers", 0, 5000);
+    int len = zmq_recv(events, ev, sizeof ev, 0);
+    assert_int_equal(len, 11);
+    len = zmq_recv(events, ev, sizeof ev, 0);
+    assert_true(len > 0 && memmem(ev, (size_t)len, "worker_down", 11));
+    zmq_close(events);
     kill(pid, SIGTERM);
     assert_int_equal(dt_wait_exit(pid, 5000), 0);
     zmq_close(c);

@@ -1,7 +1,11 @@
 /* test_ops_matmul: om_op_matmul and om_op_get_rows on every weight type against PyTorch
  * goldens (tools/golden/ops_matmul.py), the M == 1 path against the tiled path, and the
  * refused cases. Shapes are deliberately not multiples of any workgroup or tile. Every
- * test ends with zero validation-layer errors. */
+ * test ends with zero validation-layer errors.
+ *
+ * Everything runs with weights read through device addresses (OMNID_WEIGHT_ACCESS=bda),
+ * then every case that takes the matvec again through texel buffers (=texel), against
+ * the same goldens, on a freshly opened device. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +23,7 @@
 #include "om_ops.h"
 
 static om_gpu *gpu;
+static int access_style;              /* enum om_weight_access of the running group */
 
 /* A golden case of tools/golden/ops_matmul.py: x {K, M, B2, B3}, w {K, N, W2, W3}. */
 typedef struct mm_case {
@@ -52,16 +57,27 @@ static double tolerance(int type)
     }
 }
 
-static int setup(void **state)
+static int open_with(int style)
 {
     char err[256];
     om_gpu_opts o = { .quiet = 1 };
+    setenv("OMNID_WEIGHT_ACCESS", style == OM_ACCESS_TEXEL ? "texel" : "bda", 1);
+    access_style = style;
     if (om_gpu_open(&gpu, &o, err, sizeof err) < 0) {
         fprintf(stderr, "om_gpu_open: %s\n", err);
         return -1;
     }
+    if (om_gpu_get_info(gpu)->weight_access != style) {
+        fprintf(stderr, "weight access %d, asked for %d\n", om_gpu_get_info(gpu)->weight_access,
+                style);
+        om_gpu_close(gpu);
+        return -1;
+    }
     return 0;
 }
+
+static int setup_bda(void **state) { return open_with(OM_ACCESS_BDA); }
+static int setup_texel(void **state) { return open_with(OM_ACCESS_TEXEL); }
 
 static int teardown(void **state)
 {
@@ -162,8 +178,8 @@ static void test_golden(void **state)
     run(cmd);
     float *got = download(&ty);
     const double e = rel_err(got, y.data, y.n);
-    printf("%-9s %-4s K=%-3lld N=%-3lld M=%-2lld B=%lldx%lld: max err / max|y| = %.2e (tol %.0e)\n",
-           c->name, om_type_name(c->type), (long long)c->K, (long long)c->N, (long long)c->M,
+    printf("%-9s %-4s %-5s K=%-3lld N=%-3lld M=%-2lld B=%lldx%lld: max err / max|y| = %.2e (tol %.0e)\n",
+           c->name, om_type_name(c->type), access_style == OM_ACCESS_TEXEL ? "texel" : "bda", (long long)c->K, (long long)c->N, (long long)c->M,
            (long long)c->B2, (long long)c->B3, e, tolerance(c->type));
     assert_true(e <= tolerance(c->type));
 
@@ -288,8 +304,8 @@ static void test_vec_vs_tiled(void **state)
         run(cmd);
         float *yt = download(&tt), *yv = download(&tv);
         const double e = rel_err(yv, yt, c->N * M);
-        printf("matvec vs tiled %-4s K=%lld N=%lld: max diff / max|y| = %.2e\n",
-               om_type_name(c->type), (long long)c->K, (long long)c->N, e);
+        printf("matvec vs tiled %-4s %-5s K=%lld N=%lld: max diff / max|y| = %.2e\n",
+               om_type_name(c->type), access_style == OM_ACCESS_TEXEL ? "texel" : "bda", (long long)c->K, (long long)c->N, e);
         assert_true(e <= tolerance(c->type));
         free(x);
         free(yt);
@@ -300,6 +316,67 @@ static void test_vec_vs_tiled(void **state)
         om_buf_destroy(bv);
         om_npy_free(&w);
     }
+    assert_int_equal(om_gpu_validation_errors(gpu), 0);
+}
+
+/* The mv_* goldens with W at byte offsets that are not texel-aligned (as far as the
+ * type's row alignment allows: a quant block inside a texel, an F16 row at half a
+ * texel) and W in an arena allocation that is not the arena's first. */
+static void test_weight_offsets(void **state)
+{
+    om_arena *arena;
+    assert_int_equal(om_arena_create(gpu, 1 << 20, &arena), 0);
+    for (int ci = 4; ci < 8; ci++) {
+        const mm_case *c = &cases[ci];
+        char name[64];
+        om_npy x, w, y;
+        snprintf(name, sizeof name, "%s_x", c->name);
+        x = load(name);
+        snprintf(name, sizeof name, "%s_w", c->name);
+        w = load(name);
+        snprintf(name, sizeof name, "%s_y", c->name);
+        y = load(name);
+        const uint64_t wbytes = om_row_bytes(c->type, c->K) * (uint64_t)c->N;
+        const uint64_t off = c->type == OM_TYPE_F32 ? 48 : c->type == OM_TYPE_F16 ? 40 : 42;
+        uint8_t *pad = calloc(1, off + wbytes + 256);
+        assert_non_null(pad);
+        memcpy(pad + off, w.data, wbytes);
+        om_buf *bw = upload(pad, off + wbytes), *bx = upload(x.data, npy_bytes(&x));
+        om_buf *first, *aw, *by;
+        uint64_t o0, o1;
+        assert_int_equal(om_arena_alloc(arena, 100, &first, &o0), 0);
+        assert_int_equal(om_arena_alloc(arena, off + wbytes + 8, &aw, &o1), 0);
+        assert_int_equal(om_buf_write(aw, 0, pad, off + wbytes + 8), 0);
+        assert_int_equal(om_buf_create(gpu, (uint64_t)y.n * 8, OM_BUF_DEVICE, &by), 0);
+        om_tensor tx = om_tensor_make(bx, 0, OM_TYPE_F32, c->K, 1, 1, 1);
+        om_tensor tw = om_tensor_make(bw, off, c->type, c->K, c->N, 1, 1);
+        om_tensor ta = om_tensor_make(aw, off, c->type, c->K, c->N, 1, 1);
+        om_tensor ty = om_tensor_make(by, 0, OM_TYPE_F32, c->N, 1, 1, 1);
+        om_tensor ty2 = om_tensor_make(by, (uint64_t)y.n * 4, OM_TYPE_F32, c->N, 1, 1, 1);
+        om_cmd *cmd;
+        assert_int_equal(om_cmd_begin(gpu, &cmd), 0);
+        if (om_op_matmul(cmd, &ty, &tx, &tw) < 0 || om_op_matmul(cmd, &ty2, &tx, &ta) < 0)
+            fail_msg("%s at %llu: %s", c->name, (unsigned long long)off, om_gpu_last_error(gpu));
+        run(cmd);
+        float *got = download(&ty), *got2 = download(&ty2);
+        const double e = rel_err(got, y.data, y.n), e2 = rel_err(got2, y.data, y.n);
+        printf("%-9s %-5s W at byte %llu: max err / max|y| = %.2e, in an arena view %.2e\n",
+               c->name, access_style == OM_ACCESS_TEXEL ? "texel" : "bda",
+               (unsigned long long)off, e, e2);
+        assert_true(e <= tolerance(c->type));
+        assert_true(e2 <= tolerance(c->type));
+        free(got);
+        free(got2);
+        free(pad);
+        om_buf_destroy(bw);
+        om_buf_destroy(bx);
+        om_buf_destroy(by);
+        om_npy_free(&x);
+        om_npy_free(&w);
+        om_npy_free(&y);
+        om_arena_reset(arena);
+    }
+    om_arena_destroy(arena);
     assert_int_equal(om_gpu_validation_errors(gpu), 0);
 }
 
@@ -441,9 +518,26 @@ static void test_refused(void **state)
     assert_int_equal(om_gpu_validation_errors(gpu), 0);
 }
 
+/* The cases that take the matvec (M == 1), run again with texel-buffer weights. */
+static int run_texel(void)
+{
+    struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 4];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (cases[i].M == 1) {
+            tests[n] = (struct CMUnitTest)cmocka_unit_test_prestate(test_golden, (void *)&cases[i]);
+            tests[n++].name = cases[i].name;
+        }
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_weight_offsets);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_vec_vs_tiled);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_strided);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_refused);
+    return _cmocka_run_group_tests("ops_matmul_texel", tests, n, setup_texel, teardown);
+}
+
 int main(void)
 {
-    struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 8];
+    struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 9];
     size_t n = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         tests[n] = (struct CMUnitTest)cmocka_unit_test_prestate(test_golden, (void *)&cases[i]);
@@ -456,8 +550,10 @@ int main(void)
         tests[n++].name = gr_names[i];
     }
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_get_rows_bad_ids);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_weight_offsets);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_vec_vs_tiled);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_strided);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_refused);
-    return _cmocka_run_group_tests("ops_matmul", tests, n, setup, teardown);
+    const int failed = _cmocka_run_group_tests("ops_matmul_bda", tests, n, setup_bda, teardown);
+    return failed + run_texel();
 }

@@ -2,8 +2,8 @@
  * answered here (health/status/metrics) or queued per stage (bounded: EBUSY when
  * full) and handed to the least loaded, least recently idle worker of that stage
  * on the backend ROUTER. Replies stream back frame by frame without copies. Deadlines,
- * heartbeats, retries and the drain at shutdown are all decided here, on one
- * thread, so no state needs a lock. */
+ * cancellation (the `cancel` op, clients that left), heartbeats, retries and the
+ * drain at shutdown are all decided here, on one thread, so no state needs a lock. */
 #include "om_daemon_impl.h"
 
 #include <endian.h>
@@ -145,6 +145,7 @@ static int send_request(om_daemon *d, bworker *w, breq *r)
     bslot *s = find_slot(w, 0);
     s->tag = r->tag;
     s->req = r;
+    s->cancelled = 0;
     w->outstanding++;
     return rc ? OM_EIO : 0;
 }
@@ -200,6 +201,124 @@ static void remove_worker(om_daemon *d, bworker *w, const char *why)
     dispatch(d, si);
 }
 
+/* ---- cancellation ---- */
+
+/* Where one request of a client is: queued (prev is its predecessor in s's queue)
+ * or held by worker w in slot. */
+typedef struct found {
+    breq    *r, *prev;
+    bstage  *s;
+    bworker *w;
+    bslot   *slot;
+} found;
+
+/* The request id (any of the client's when any_id) from the client ident; 0 or
+ * OM_ENOENT. Requests the broker ended already (deadline) are not found. */
+static int find_request(om_daemon *d, const void *ident, size_t len, uint64_t id, int any_id,
+                        found *f)
+{
+    memset(f, 0, sizeof *f);
+    for (int si = 0; si < d->nstages; si++)
+        for (breq *r = d->stages[si].qhead, *prev = NULL; r; prev = r, r = r->next)
+            if ((any_id || r->id == id) && breq_from(r, ident, len)) {
+                *f = (found){ .r = r, .prev = prev, .s = &d->stages[si] };
+                return 0;
+            }
+    for (int i = 0; i < d->nworkers; i++)
+        for (int k = 0; k < OM_MAX_PREFETCH; k++) {
+            breq *r = d->workers[i].slot[k].req;
+            if (r && (any_id || r->id == id) && breq_from(r, ident, len)) {
+                *f = (found){ .r = r, .w = &d->workers[i], .slot = &d->workers[i].slot[k] };
+                return 0;
+            }
+        }
+    return OM_ENOENT;
+}
+
+/* CANCEL goes on the pulse connection: the work thread is inside the stage's
+ * handler. A worker whose pulse has not spoken yet (it just started) is told when
+ * its first heartbeat comes. */
+static void tell_cancel(om_daemon *d, bworker *w, const bslot *s)
+{
+    if (w->pulse_len &&
+        zmq_send(d->backend, w->pulse, w->pulse_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0) {
+        zmq_send(d->backend, OM_W_CANCEL, 1, ZMQ_SNDMORE);
+        zmq_send(d->backend, &s->tag, 8, 0);
+    }
+}
+
+/* Ends the request found with ECANCELED at once, like a deadline: a queued one
+ * leaves its queue; a running one leaves its slot (the tag stays until the
+ * worker's final reply, whose replies are dropped as late) and its worker is told
+ * to stop. reply: answer the client (not when it left). */
+static void end_request(om_daemon *d, found *f, int reply, const char *why)
+{
+    breq *r = f->r;
+    if (f->slot) {
+        f->slot->req = NULL;
+        f->slot->cancelled = 1;
+        tell_cancel(d, f->w, f->slot);
+    } else {
+        if (f->prev)
+            f->prev->next = r->next;
+        else
+            f->s->qhead = r->next;
+        if (f->s->qtail == r)
+            f->s->qtail = f->prev;
+        f->s->qlen--;
+    }
+    if (reply) {
+        req_fail(d, r, OM_ECANCELED, "%s", why);
+    } else {
+        om_metrics_observe(&d->metrics, r->slot, om_now_us() - r->t0_us, OM_ECANCELED);
+        req_free(r);
+    }
+}
+
+/* A reply to this client could not be delivered because its connection is gone
+ * (ZeroMQ tells a ROUTER nothing sooner): its other requests are ended too, so
+ * their workers stop working for nobody. */
+static void cancel_client(om_daemon *d, const void *ident, size_t len)
+{
+    found f;
+    while (find_request(d, ident, len, 0, 1, &f) == 0) {
+        om_log(OM_LOG_DEBUG, "broker", "request %llu: client left; cancelled",
+               (unsigned long long)f.r->id);
+        end_request(d, &f, 0, NULL);
+        d->metrics.cancelled_disconnect++;
+    }
+}
+
+/* `cancel {target_id}`: only the client's own requests, matched by its routing
+ * identity. The target ends with ECANCELED, the cancel with `done`. */
+static void on_cancel(om_daemon *d, zmq_msg_t *env, const om_req *req, int64_t now)
+{
+    uint64_t target = 0;
+    char err[256];
+    found f;
+    int rc = om_req_arg_u64(req, "target_id", &target, err, sizeof err);
+    if (rc == OM_ENOENT) {
+        rc = OM_EINVAL;
+        om_broker_reply_error(d, env, req->id, 0, rc, "cancel: args.target_id is required");
+    } else if (rc) {
+        om_broker_reply_error(d, env, req->id, 0, rc, "cancel: %s", err);
+    } else if ((rc = find_request(d, zmq_msg_data(env), zmq_msg_size(env), target, 0, &f))) {
+        om_broker_reply_error(d, env, req->id, 0, rc,
+                              "cancel: no request %llu of this client is queued or running",
+                              (unsigned long long)target);
+    } else {
+        char why[64];
+        snprintf(why, sizeof why, "cancelled by request %llu", (unsigned long long)req->id);
+        end_request(d, &f, 1, why);
+        d->metrics.cancelled++;
+        om_kv_f64 t = { "total_ms", (double)(om_now_us() - now) / 1000.0 };
+        if (om_reply_done(&d->buf, req->id, 0, &t, 1, NULL, 0) == 0)
+            om_broker_reply(d, env, 0);
+    }
+    om_metrics_observe(&d->metrics, om_metrics_slot(&d->metrics, "broker", "cancel"),
+                       om_now_us() - now, rc);
+}
+
 static void on_ready(om_daemon *d, om_msg *m, int64_t now)
 {
     if (m->n != 5 || zmq_msg_size(&m->frames[0]) > sizeof d->workers[0].ident ||
@@ -253,11 +372,19 @@ static void on_reply(om_daemon *d, bworker *w, om_msg *m, int64_t now)
     bslot *s = tag ? find_slot(w, tag) : NULL;
     breq *r = s ? s->req : NULL;
     int final = flags & OM_W_FINAL;
+    uint8_t gone[256];
+    size_t gone_len = 0;
     if (!r) {
-        d->metrics.drops_late++;    /* its request ended already: deadline or retried */
+        d->metrics.drops_late++;    /* its request ended already: deadline, cancel or retried */
     } else {
+        /* ROUTER_MANDATORY reports only on the routing frame: EHOSTUNREACH when the
+         * client's connection is gone, EAGAIN when a live client's pipe is full. */
         int ok = zmq_send(d->front, zmq_msg_data(&r->msg.frames[0]), zmq_msg_size(&r->msg.frames[0]),
                           ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0;
+        if (!ok && errno == EHOSTUNREACH && zmq_msg_size(&r->msg.frames[0]) <= sizeof gone) {
+            gone_len = zmq_msg_size(&r->msg.frames[0]);
+            memcpy(gone, zmq_msg_data(&r->msg.frames[0]), gone_len);
+        }
         for (size_t i = 4; ok && i < m->n; i++)
             ok = zmq_msg_send(&m->frames[i], d->front, i + 1 < m->n ? ZMQ_SNDMORE : 0) >= 0;
         if (!ok)
@@ -273,10 +400,13 @@ static void on_reply(om_daemon *d, bworker *w, om_msg *m, int64_t now)
     if (final && s) {
         s->tag = 0;
         s->req = NULL;
+        s->cancelled = 0;
         if (--w->outstanding == 0)
             w->idle_since_us = now;
         dispatch(d, w->stage);
     }
+    if (gone_len)
+        cancel_client(d, gone, gone_len);
 }
 
 static void on_backend(om_daemon *d)
@@ -306,11 +436,15 @@ static void on_backend(om_daemon *d)
             size_t len = zmq_msg_size(&m.frames[0]);
             if (w && len <= sizeof w->pulse) {
                 /* Answered at once: the worker knows the broker is alive and knows it. */
+                int fresh = w->pulse_len == 0;
                 w->last_seen_us = now;
                 w->pulse_len = len;
                 memcpy(w->pulse, zmq_msg_data(&m.frames[0]), len);
                 if (zmq_send(d->backend, w->pulse, w->pulse_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
                     zmq_send(d->backend, OM_W_HB, 1, ZMQ_DONTWAIT);
+                for (int k = 0; fresh && k < OM_MAX_PREFETCH; k++)
+                    if (w->slot[k].tag && w->slot[k].cancelled)
+                        tell_cancel(d, w, &w->slot[k]);
             }
             continue;   /* an unknown token gets no answer: that worker registers again */
         }
@@ -339,6 +473,10 @@ static void on_request(om_daemon *d, om_msg *m, int64_t now)
         d->metrics.malformed++;
         om_broker_reply_error(d, env, req.id, 0, rc, "%s", err);
         return;
+    }
+    if (req.op == OM_OP_CANCEL) {   /* also while draining: it shortens the drain */
+        on_cancel(d, env, &req, now);
+        goto out;
     }
     if (d->draining) {
         om_broker_reply_error(d, env, req.id, 0, OM_ESHUTDOWN, "omnid is shutting down");

@@ -153,6 +153,7 @@ static const struct str_key {
     { "llm",      "model",      offsetof(om_config, llm_model),  OM_PATH_LEN },
     { "llm",      "chat_format", offsetof(om_config, llm_chat_format), 32 },
     { "media",    "protocols",  offsetof(om_config, media_protocols), 128 },
+    { "pack",     "dir",        offsetof(om_config, pack_dir),   OM_PATH_LEN },
 };
 
 static int set_stage(om_config *cfg, const char *name, const char *key, const char *value,

@@ -37,6 +37,7 @@ static void usage(FILE *f)
 "  --backend EP           worker ROUTER       (daemon.backend, tcp://127.0.0.1:5560)\n"
 "                         a port of * binds a free one\n"
 "  --ready-file PATH      write the bound endpoints there once serving\n"
+"  --pack DIR             model pack (pack.dir): its pack.ini names the LLM and encoders\n"
 "  --enable-test-ops      add the `test` stage (ops sleep, echo) for tests\n"
 "  --quiet / --verbose    log warnings and errors only / log debug events\n"
 "  --help\n"
@@ -46,7 +47,7 @@ static void usage(FILE *f)
 }
 
 enum { O_CONFIG = 256, O_SET, O_FRONT, O_PUB, O_SENSORS, O_BACKEND, O_READY, O_TEST, O_QUIET,
-       O_VERBOSE, O_STAGE, O_CONNECT, O_GENKEYS, O_HELP };
+       O_VERBOSE, O_STAGE, O_CONNECT, O_GENKEYS, O_HELP, O_PACK };
 
 static const struct option longopts[] = {
     { "config", required_argument, NULL, O_CONFIG },   { "set", required_argument, NULL, O_SET },
@@ -56,6 +57,7 @@ static const struct option longopts[] = {
     { "quiet", no_argument, NULL, O_QUIET },           { "verbose", no_argument, NULL, O_VERBOSE },
     { "stage", required_argument, NULL, O_STAGE },     { "connect", required_argument, NULL, O_CONNECT },
     { "gen-keys", required_argument, NULL, O_GENKEYS },{ "help", no_argument, NULL, O_HELP },
+    { "pack", required_argument, NULL, O_PACK },
     { NULL, 0, NULL, 0 },
 };
 
@@ -153,6 +155,7 @@ int main(int argc, char **argv)
         case O_SENSORS: key = "daemon.sensors"; break;
         case O_BACKEND: key = "daemon.backend"; break;
         case O_READY:   key = "daemon.ready_file"; break;
+        case O_PACK:    key = "pack.dir"; break;
         case O_TEST:    rc = om_config_set(&cfg, "daemon.test_ops=on", err, sizeof err); break;
         case O_STAGE:   stage = optarg; break;
         case O_CONNECT: connect_ep = optarg; break;

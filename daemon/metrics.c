@@ -60,7 +60,7 @@ int om_metrics_pack(const om_metrics *m, msgpack_packer *pk)
     int rc = 0;
     rc |= msgpack_pack_map(pk, 2);
     rc |= om_pack_str(pk, "counters");
-    rc |= msgpack_pack_map(pk, 7);
+    rc |= msgpack_pack_map(pk, 9);
     rc |= om_pack_kv_u64(pk, "requests", m->requests);
     rc |= om_pack_kv_u64(pk, "sensor_rejected", m->sensor_rejected);
     rc |= om_pack_kv_u64(pk, "malformed", m->malformed);
@@ -68,6 +68,8 @@ int om_metrics_pack(const om_metrics *m, msgpack_packer *pk)
     rc |= om_pack_kv_u64(pk, "drops_late", m->drops_late);
     rc |= om_pack_kv_u64(pk, "drops_pub", m->drops_pub);
     rc |= om_pack_kv_u64(pk, "retries", m->retries);
+    rc |= om_pack_kv_u64(pk, "cancelled", m->cancelled);
+    rc |= om_pack_kv_u64(pk, "cancelled_disconnect", m->cancelled_disconnect);
     rc |= om_pack_str(pk, "ops");
     rc |= msgpack_pack_array(pk, (size_t)m->nslots);
     for (int i = 0; i < m->nslots; i++) {

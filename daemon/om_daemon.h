@@ -61,6 +61,9 @@ typedef struct om_config {
     int  llm_ctx;                /* cap on the KV cache length */
     int  llm_max_tokens;         /* cap on a request's max_tokens */
 
+    /* [pack] a model pack directory (pack.c); llm.model, when set, overrides its LLM */
+    char pack_dir[OM_PATH_LEN];
+
     /* [media] what clients may ask ingest to open */
     int  media_local;            /* local paths, devices and lavfi: only for trusted clients */
     char media_protocols[128];   /* FFmpeg protocol allow-list for URLs */
@@ -101,6 +104,45 @@ int  om_config_set(om_config *cfg, const char *assignment, char *err, size_t err
 int  om_config_set_kv(om_config *cfg, const char *section, const char *key,
                       const char *value, char *err, size_t errlen);
 om_stage_conf *om_config_stage(om_config *cfg, const char *name);
+
+/* ---- model packs (pack.c) ---- */
+
+/* A model pack: a directory with a manifest pack.ini (libinih) naming the files that
+ * work together; paths in it are relative to the directory. Sections and keys:
+ *   [pack]  name, random (yes: random weights, answers are gibberish)
+ *   [llm]   model, chat_format
+ *   [video] vision (ViT + image Q-Former file), model (video Q-Former file),
+ *           projection (file with bind.llm_proj: video tokens -> LLM rows), head (file
+ *           with bind.head: video tokens -> joint space), frames (1..64, default 8),
+ *           placeholder (where the rows go in the prompt, default "<video>") */
+#define OM_PACK_MAX_FRAMES 64
+
+typedef struct om_pack {
+    char dir[OM_PATH_LEN];
+    char name[64];
+    int  random;
+    char llm_model[OM_PATH_LEN];
+    char chat_format[32];
+    char video_vision[OM_PATH_LEN], video_model[OM_PATH_LEN];
+    char video_projection[OM_PATH_LEN], video_head[OM_PATH_LEN];
+    int  video_frames;
+    char placeholder[32];
+} om_pack;
+
+/* Reads DIR/pack.ini; an unknown section or key, a bad value, or a named file that
+ * does not exist is an error naming the file, line and key. */
+int  om_pack_load(om_pack *p, const char *dir, char *err, size_t errlen);
+/* The pack has a video encoder (vision + model). */
+int  om_pack_has_video(const om_pack *p);
+
+/* ---- media access policy (media_policy.c) ---- */
+
+/* FFmpeg's protocol allow-list for client URLs: media.protocols, without "file" when
+ * media.local is off. */
+void om_media_policy_protocols(const om_config *cfg, char *out, size_t outlen);
+/* Whether a client may make the daemon open url: local paths, file: URLs, devices and
+ * lavfi graphs (whose movie filter reads files) only when media.local is on. */
+int  om_media_policy_url_allowed(int local, const char *url);
 
 /* ---- stages (stages.c) ---- */
 

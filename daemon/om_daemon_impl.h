@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -21,11 +22,16 @@
  *          broker -> worker  REQUEST "Q" tag(8) budget_ms(4) frame0 payloads...
  *   pulse: worker -> broker  HB      "H" token(8)      every heartbeat_ms
  *          broker -> worker  HB      "H"               the answer, if it knows the token
+ *          broker -> worker  CANCEL  "C" tag(8)        stop the request with this tag
  * tag is the broker's number for one attempt of one request, opaque to the worker;
- * a reply whose tag the broker no longer waits for (deadline passed, retried
- * elsewhere) is dropped. budget_ms is little-endian (workers may be other hosts). */
+ * a reply whose tag the broker no longer waits for (deadline passed, cancelled,
+ * retried elsewhere) is dropped. budget_ms is little-endian (workers may be other
+ * hosts). CANCEL travels on the pulse connection because the work thread is inside
+ * the stage's handler while the request runs; the pulse thread sets a flag that
+ * om_sink_cancelled reads. */
 #define OM_W_READY   "R"
 #define OM_W_HB      "H"
+#define OM_W_CANCEL  "C"
 #define OM_W_REPLY   "P"
 #define OM_W_REQUEST "Q"
 #define OM_W_FINAL   1
@@ -56,6 +62,8 @@ typedef struct om_metric {
 
 typedef struct om_metrics {
     uint64_t  requests, malformed, drops_client, drops_late, drops_pub, retries, sensor_rejected;
+    uint64_t  cancelled;              /* ended by a `cancel` request */
+    uint64_t  cancelled_disconnect;   /* ended because their client left */
     om_metric slots[OM_MAX_METRIC_SLOTS];
     int       nslots;
 } om_metrics;
@@ -122,12 +130,21 @@ typedef struct breq {               /* one client request the broker owns */
     uint64_t     nsent;             /* replies forwarded, the seq of the next one */
 } breq;
 
+/* The client's routing identity of r (frame 0 of its envelope). */
+static inline int breq_from(const breq *r, const void *ident, size_t len)
+{
+    zmq_msg_t *env = (zmq_msg_t *)&r->msg.frames[0];
+    return zmq_msg_size(env) == len && !memcmp(zmq_msg_data(env), ident, len);
+}
+
 /* One request handed to a worker: tag stays set until the worker's final reply,
- * req is NULL once the broker ended the request itself (deadline): a late reply
- * is then due and dropped. */
+ * req is NULL once the broker ended the request itself (deadline, cancel): a late
+ * reply is then due and dropped. cancelled: the worker is to be told to stop it
+ * (again once its pulse connection is known, if it was not yet). */
 typedef struct bslot {
     uint64_t tag;
     breq    *req;
+    int      cancelled;
 } bslot;
 
 typedef struct bworker {

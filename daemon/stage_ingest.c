@@ -19,34 +19,12 @@ static int ingest_init(const om_config *cfg, void **state)
     if (!s)
         return OM_ENOMEM;
     s->local = cfg->media_local;
-    /* Without local access, "file" leaves the allow-list too, so that a network
-     * playlist cannot point FFmpeg at local files. */
-    char list[128];
-    snprintf(list, sizeof list, "%s", cfg->media_protocols);
-    for (char *save = NULL, *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
-        if (!s->local && !strcmp(p, "file"))
-            continue;
-        size_t n = strlen(s->protocols);
-        snprintf(s->protocols + n, sizeof s->protocols - n, "%s%s", n ? "," : "", p);
-    }
+    om_media_policy_protocols(cfg, s->protocols, sizeof s->protocols);
     *state = s;
     return 0;
 }
 
 static void ingest_fini(void *state) { free(state); }
-
-/* What a client may make the daemon open. A URL's protocols are bounded by FFmpeg's
- * protocol_whitelist; local paths, file: URLs, devices and lavfi graphs (whose movie
- * filter reads files) only when media.local is on. */
-static int url_allowed(const ingest_state *s, const char *url)
-{
-    if (s->local)
-        return 1;
-    if (!strstr(url, "://") || !strncmp(url, "file:", 5) || !strncmp(url, "lavfi:", 6) ||
-        !strncmp(url, "v4l2:", 5) || !strncmp(url, "/dev/", 5))
-        return 0;
-    return 1;
-}
 
 static const char *kind_name(int kind)
 {
@@ -98,7 +76,7 @@ static int ingest_handle(void *state, const om_req *req, om_sink *sink)
         rc = om_media_open_mem(&src, media.data, media.size, &opts, err, sizeof err);
     else if (rc == OM_ENOENT &&
              (rc = om_req_arg_strcpy(req, "url", url, sizeof url, err, sizeof err)) == 0)
-        rc = url_allowed(st, url) ? om_media_open(&src, url, &opts, err, sizeof err)
+        rc = om_media_policy_url_allowed(st->local, url) ? om_media_open(&src, url, &opts, err, sizeof err)
                                   : (snprintf(err, sizeof err, "'%.256s': local files, devices and lavfi are "
                                               "not allowed (media.local = off)", url), OM_EINVAL);
     else if (rc == OM_ENOENT)

@@ -1,15 +1,22 @@
 /* stage_llm.c: the llm stage over om_llm. Ops:
  *   generate {prompt, sampling...}             raw continuation of prompt
  *   ask      {prompt, system?, sampling...}    one user turn in the model's chat format
+ *            + {video | image: bytes {"frame": k} or a URL, frames?}: the media's rows
+ *              (vqa.h) go where the pack's placeholder is in the rendered prompt
  *   chat     {messages: [{role, content}], sampling...}
  * sampling: max_tokens, temperature, top_k, top_p, min_p, repeat_penalty, seed, stop[].
  * Replies: token {text, token} as generated, then done with timings (prompt_ms, gen_ms)
- * and usage (prompt_tokens, generated_tokens). The request's deadline, a `cancel`, or
+ * and usage (prompt_tokens, generated_tokens); with media also sample_ms, encode_ms and
+ * media_rows. The request's deadline, a `cancel`, or
  * the daemon stopping ends generation early (ECANCELED / ETIMEDOUT).
  *
- * Each worker owns a device context and a model; the KV cache keeps the previous
- * request's tokens so a chat turn that repeats the history only pre-fills what is new. */
+ * Each worker owns a device context and a model (llm.model, else the pack's), and with
+ * a pack that has a video encoder also that encoder and its projection: ask with media
+ * runs here, in-process, so the rows never cross a socket (docs/DAEMON.md). The KV
+ * cache keeps the previous request's tokens so a chat turn that repeats the history
+ * only pre-fills what is new; media rows are never reused. */
 #include "om_daemon_impl.h"
+#include "vqa.h"
 #include "om_chat.h"
 #include "om_llm.h"
 #include "om_tokenizer.h"
@@ -32,6 +39,10 @@ typedef struct llm_state {
     int       n_cached;
     int32_t  *ids;               /* scratch: the request's prompt */
     int       n_ctx;
+    om_vqa   *vqa;               /* the pack's video encoder + projection, or NULL */
+    float    *rows;              /* [n_rows, n_embd]: one request's media rows */
+    char      placeholder[32];
+    char      no_vqa[768];       /* why ask with media is not available */
     char      err[1024];
 } llm_state;
 
@@ -40,11 +51,39 @@ static void llm_fini(void *state)
     llm_state *s = state;
     if (!s)
         return;
+    om_vqa_close(s->vqa);
     om_llm_close(s->llm);
+    if (s->gpu && om_gpu_validation_errors(s->gpu))
+        om_log(OM_LOG_ERROR, "llm", "%d Vulkan validation errors", om_gpu_validation_errors(s->gpu));
     om_gpu_close(s->gpu);
+    free(s->rows);
     free(s->cached);
     free(s->ids);
     free(s);
+}
+
+/* The pack's video encoder and projection on the LLM's device. A pack without them
+ * leaves text ops working and ask with media answering why. */
+static int open_vqa(llm_state *s, const om_config *cfg, const om_pack *p)
+{
+    if (!p || !om_pack_has_video(p) || !p->video_projection[0]) {
+        snprintf(s->no_vqa, sizeof s->no_vqa, "%s", p ? "the model pack has no [video] encoder and projection"
+                 : "no model pack is configured (omnid --pack DIR): ask takes no video or image");
+        return 0;
+    }
+    int rc = om_vqa_open(&s->vqa, s->gpu, cfg, p, OM_VQA_PROJECTION, s->err, sizeof s->err);
+    if (!rc && om_vqa_llm_width(s->vqa) != om_llm_get_hparams(s->llm)->n_embd) {
+        snprintf(s->err, sizeof s->err, "%.400s projects to width %d, the LLM's n_embd is %d", p->video_projection,
+                 om_vqa_llm_width(s->vqa), om_llm_get_hparams(s->llm)->n_embd);
+        rc = OM_EINVAL;
+    }
+    if (!rc && !(s->rows = malloc(sizeof *s->rows * (size_t)om_vqa_n_rows(s->vqa) *
+                                  (size_t)om_llm_get_hparams(s->llm)->n_embd)))
+        rc = OM_ENOMEM;
+    if (rc)
+        om_log(OM_LOG_ERROR, "llm", "%s", s->err);
+    snprintf(s->placeholder, sizeof s->placeholder, "%s", p->placeholder);
+    return rc;
 }
 
 static int llm_init(const om_config *cfg, void **state)
@@ -52,16 +91,24 @@ static int llm_init(const om_config *cfg, void **state)
     /* Without a model the stage still runs and answers why: the daemon's other
      * stages stay available. */
     *state = NULL;
-    if (!cfg->llm_model[0])
+    om_pack pack;
+    char err[1024];
+    int rc = cfg->pack_dir[0] ? om_pack_load(&pack, cfg->pack_dir, err, sizeof err) : 0;
+    if (rc) {
+        om_log(OM_LOG_ERROR, "llm", "%s", err);
+        return rc;
+    }
+    const char *model = cfg->llm_model[0] ? cfg->llm_model : cfg->pack_dir[0] ? pack.llm_model : "";
+    if (!model[0])
         return 0;
     llm_state *s = calloc(1, sizeof *s);
     if (!s)
         return OM_ENOMEM;
     om_gpu_opts go = { .quiet = om_log_get_level() < OM_LOG_INFO };
     om_llm_opts lo = { .n_ctx_max = cfg->llm_ctx };
-    int rc = om_gpu_open(&s->gpu, &go, s->err, sizeof s->err);
+    rc = om_gpu_open(&s->gpu, &go, s->err, sizeof s->err);
     if (!rc)
-        rc = om_llm_open(&s->llm, s->gpu, cfg->llm_model, &lo, s->err, sizeof s->err);
+        rc = om_llm_open(&s->llm, s->gpu, model, &lo, s->err, sizeof s->err);
     if (rc) {
         om_log(OM_LOG_ERROR, "llm", "%s", s->err);
         llm_fini(s);
@@ -74,15 +121,20 @@ static int llm_init(const om_config *cfg, void **state)
         llm_fini(s);
         return OM_ENOMEM;
     }
+    if ((rc = open_vqa(s, cfg, cfg->pack_dir[0] ? &pack : NULL))) {
+        llm_fini(s);
+        return rc;
+    }
     const om_tokenizer *tok = om_llm_get_tokenizer(s->llm);
-    s->chat_format = cfg->llm_chat_format[0] ? om_chat_from_name(cfg->llm_chat_format) : OM_CHAT_UNKNOWN;
+    const char *fmt = cfg->llm_chat_format[0] ? cfg->llm_chat_format : cfg->pack_dir[0] ? pack.chat_format : "";
+    s->chat_format = fmt[0] ? om_chat_from_name(fmt) : OM_CHAT_UNKNOWN;
     if (s->chat_format == OM_CHAT_UNKNOWN && om_tokenizer_chat_template(tok))
         s->chat_format = om_chat_detect(om_tokenizer_chat_template(tok));
     if (s->chat_format == OM_CHAT_UNKNOWN)
         s->chat_format = OM_CHAT_CHATML;    /* what llama.cpp assumes without a template */
     s->max_tokens_cap = cfg->llm_max_tokens;
     const om_llm_hparams *hp = om_llm_get_hparams(s->llm);
-    om_log(OM_LOG_INFO, "llm", "%s: %d layers, n_embd %d, %s, ctx %d, chat format %s", cfg->llm_model,
+    om_log(OM_LOG_INFO, "llm", "%s: %d layers, n_embd %d, %s, ctx %d, chat format %s", model,
            hp->n_layer, hp->n_embd, om_type_name(hp->ftype), hp->n_ctx, om_chat_name(s->chat_format));
     *state = s;
     return 0;
@@ -154,10 +206,26 @@ static char *strndup_obj(const msgpack_object *o)
     return p;
 }
 
+/* "PLACEHOLDER\nPROMPT": a media question whose prompt does not say where the media
+ * goes gets it before the user's text. */
+static char *with_placeholder(char *user, const char *placeholder)
+{
+    if (!user || !placeholder || strstr(user, placeholder))
+        return user;
+    size_t n = strlen(placeholder) + 1 + strlen(user) + 1;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s\n%s", placeholder, user);
+    free(user);
+    return p;
+}
+
 /* The prompt text of a request: generate's raw prompt, or the chat format's rendering
  * of ask's one turn / chat's messages. Sets *special when the text carries the chat
- * format's control tokens. */
-static int build_prompt(llm_state *s, const om_req *req, om_sink *sink, char **text, int *special)
+ * format's control tokens. placeholder (ask with media, else NULL) is put in the user
+ * turn when the prompt lacks it. */
+static int build_prompt(llm_state *s, const om_req *req, om_sink *sink, const char *placeholder, char **text,
+                        int *special)
 {
     char err[256];
     const char *p;
@@ -189,7 +257,7 @@ static int build_prompt(llm_state *s, const om_req *req, om_sink *sink, char **t
         }
         rc = 0;
         msgpack_object o = { .type = MSGPACK_OBJECT_STR, .via.str = { (uint32_t)len, p } };
-        msgs[n++] = (om_chat_msg){ "user", own[n_own++] = strndup_obj(&o) };
+        msgs[n++] = (om_chat_msg){ "user", own[n_own++] = with_placeholder(strndup_obj(&o), placeholder) };
     } else {
         const msgpack_object *m = req->args.type == MSGPACK_OBJECT_MAP ? om_map_get(&req->args, "messages") : NULL;
         if (!m || m->type != MSGPACK_OBJECT_ARRAY || m->via.array.size == 0 ||
@@ -268,12 +336,33 @@ static int on_token(void *user, int32_t token, const char *text, size_t n)
     return 0;
 }
 
+/* Tokenizes the prompt into s->ids; with a placeholder, the text is split at its first
+ * occurrence and n_rows ids of -1 (om_llm's "take the next embedding row") go between
+ * the parts. Returns the count, or an OM_E* code. */
+static int tokenize(llm_state *s, const char *text, int special, const char *placeholder, int n_rows)
+{
+    const om_tokenizer *tok = om_llm_get_tokenizer(s->llm);
+    const char *at = placeholder ? strstr(text, placeholder) : NULL;
+    if (!at)
+        return om_tokenize(tok, text, strlen(text), 1, special, s->ids, s->n_ctx);
+    int n1 = om_tokenize(tok, text, (size_t)(at - text), 1, special, s->ids, s->n_ctx);
+    if (n1 < 0)
+        return n1;
+    if (n1 + n_rows >= s->n_ctx)
+        return OM_ERANGE;
+    for (int i = 0; i < n_rows; i++)
+        s->ids[n1 + i] = -1;
+    const char *rest = at + strlen(placeholder);
+    int n2 = om_tokenize(tok, rest, strlen(rest), 0, special, s->ids + n1 + n_rows, s->n_ctx - n1 - n_rows);
+    return n2 < 0 ? n2 : n1 + n_rows + n2;
+}
+
 static int llm_handle(void *state, const om_req *req, om_sink *sink)
 {
     llm_state *s = state;
     if (!s)
         return om_sink_fail(sink, OM_ENOENT, "no LLM model is configured: start omnid with "
-                            "--set llm.model=PATH.gguf (or [llm] model = ... in its config)");
+                            "--pack DIR or --set llm.model=PATH.gguf (or [llm] model = ... in its config)");
     om_llm_gen g = { 0 };
     char stop_buf[OM_STOP_MAX * (OM_STOP_MAX_LEN + 1)];
     const char *stop[OM_STOP_MAX];
@@ -281,21 +370,33 @@ static int llm_handle(void *state, const om_req *req, om_sink *sink)
     if (rc)
         return rc;
     g.stop = stop;
+    int media = om_vqa_has_media(req), n_rows = 0;
+    om_vqa_result vr = { 0 };
+    if (media && req->op != OM_OP_ASK)
+        return om_sink_fail(sink, OM_EINVAL, "args.video/args.image: only ask takes media");
+    if (media && !s->vqa)
+        return om_sink_fail(sink, OM_ENOENT, "args.video/args.image: %s", s->no_vqa);
+    if (media) {
+        if ((rc = om_vqa_encode(s->vqa, req, sink, s->rows, NULL, &vr)))
+            return rc;
+        n_rows = om_vqa_n_rows(s->vqa);
+    }
     char *text;
     int special;
-    if ((rc = build_prompt(s, req, sink, &text, &special)))
+    if ((rc = build_prompt(s, req, sink, media ? s->placeholder : NULL, &text, &special)))
         return rc;
-    const om_tokenizer *tok = om_llm_get_tokenizer(s->llm);
-    int n = om_tokenize(tok, text, strlen(text), 1, special, s->ids, s->n_ctx);
+    int n = tokenize(s, text, special, media ? s->placeholder : NULL, n_rows);
     free(text);
     if (n == OM_ERANGE || n >= s->n_ctx)
-        return om_sink_fail(sink, OM_ERANGE, "the prompt does not fit the context of %d tokens", s->n_ctx);
+        return om_sink_fail(sink, OM_ERANGE, "the prompt%s does not fit the context of %d tokens",
+                            media ? " with the media's rows" : "", s->n_ctx);
     if (n <= 0)
         return om_sink_fail(sink, n < 0 ? n : OM_EINVAL, "the prompt is empty or cannot be tokenized");
-    /* Reuse the cached prefix; at least the last prompt token is evaluated again so
+    /* Reuse the cached prefix, up to the first media row (rows differ between requests
+     * while their ids do not); at least the last prompt token is evaluated again so
      * there are logits to sample from. */
     int keep = 0;
-    while (keep < s->n_cached && keep < n - 1 && s->cached[keep] == s->ids[keep])
+    while (keep < s->n_cached && keep < n - 1 && s->ids[keep] >= 0 && s->cached[keep] == s->ids[keep])
         keep++;
     om_llm_truncate(s->llm, keep);
     memcpy(s->cached + keep, s->ids + keep, sizeof *s->ids * (size_t)(n - keep));
@@ -304,7 +405,7 @@ static int llm_handle(void *state, const om_req *req, om_sink *sink)
     g.on_token = on_token;
     g.user = &c;
     om_llm_stats st;
-    rc = om_llm_generate(s->llm, s->ids + keep, n - keep, NULL, 0, &g, &st);
+    rc = om_llm_generate(s->llm, s->ids + keep, n - keep, n_rows ? s->rows : NULL, n_rows, &g, &st);
     /* The last sampled token was not fed back: the cache holds n_past tokens. */
     s->n_cached = om_llm_n_past(s->llm);
     if (rc) {
@@ -316,10 +417,12 @@ static int llm_handle(void *state, const om_req *req, om_sink *sink)
         return c.send_rc;
     if (c.cancelled)
         return om_sink_fail(sink, OM_ECANCELED, "generation cancelled after %d tokens", st.n_gen);
-    om_kv_f64 t[2] = { { "prompt_ms", st.prompt_ms }, { "gen_ms", st.gen_ms } };
-    om_kv_u64 u[3] = { { "prompt_tokens", (uint64_t)n }, { "cached_tokens", (uint64_t)keep },
-                       { "generated_tokens", (uint64_t)st.n_gen } };
-    om_sink_set_done(sink, t, 2, u, 3);
+    om_kv_f64 t[4] = { { "prompt_ms", st.prompt_ms }, { "gen_ms", st.gen_ms },
+                       { "sample_ms", vr.sample_ms }, { "encode_ms", vr.encode_ms } };
+    om_kv_u64 u[5] = { { "prompt_tokens", (uint64_t)n }, { "cached_tokens", (uint64_t)keep },
+                       { "generated_tokens", (uint64_t)st.n_gen }, { "media_rows", (uint64_t)n_rows },
+                       { "frames", (uint64_t)vr.n_frames } };
+    om_sink_set_done(sink, t, media ? 4 : 2, u, media ? 5 : 3);
     return 0;
 }
 

@@ -8,10 +8,12 @@
 extern const om_stage om_stage_ingest;
 extern const om_stage om_stage_test;
 extern const om_stage om_stage_llm;
+extern const om_stage om_stage_vision;
 
 static const om_stage *const registry[] = {
     &om_stage_ingest,
     &om_stage_llm,
+    &om_stage_vision,
     &om_stage_test,
 };
 

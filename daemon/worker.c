@@ -2,9 +2,10 @@
  * the work thread owns the work DEALER (READY, requests in, replies out) and runs
  * the stage; the pulse thread owns a second DEALER that only carries heartbeats
  * both ways, so a worker busy with a long request still shows it is alive, and
- * asks the work thread to reconnect when the broker goes silent. Both connections
- * carry the worker's token, which is how the broker pairs them. Payload frames are
- * sent with zmq_msg_send, never copied. */
+ * asks the work thread to reconnect when the broker goes silent, and takes the
+ * broker's CANCEL frames, which om_sink_cancelled reads while the stage runs. Both
+ * connections carry the worker's token, which is how the broker pairs them.
+ * Payload frames are sent with zmq_msg_send, never copied. */
 #include "om_daemon_impl.h"
 
 #include <endian.h>
@@ -17,6 +18,10 @@
 #include <unistd.h>
 
 #define DEADLINE_GRACE_MS 100
+/* Tags of cancelled requests, newest last: the running request and up to
+ * prefetch-1 waiting behind it are the only ones a CANCEL can name, so a small
+ * ring written by the pulse thread alone is enough. */
+#define CANCEL_RING 64
 
 struct om_worker {
     void           *ctx;
@@ -32,6 +37,8 @@ struct om_worker {
     int             work_started;
     atomic_int      stopping;
     atomic_int      reconnect;                /* pulse -> work: the broker went silent */
+    _Atomic uint64_t cancelled[CANCEL_RING];  /* pulse -> work: tags to stop (0: none) */
+    unsigned        ncancelled;               /* pulse thread only */
 };
 
 struct om_sink {
@@ -40,6 +47,7 @@ struct om_sink {
     zmq_msg_t *req;           /* frame 0 and payloads of the request */
     size_t     nreq;
     zmq_msg_t  tag;
+    uint64_t   tag_value;     /* what a CANCEL names */
     om_msgbuf  buf;
     uint64_t   seq;
     int64_t    deadline_us;
@@ -67,9 +75,16 @@ zmq_msg_t *om_sink_request_frame(om_sink *s, size_t i)
     return i < s->nreq ? &s->req[i] : NULL;
 }
 
+/* Nonzero when the request should stop: OM_ECANCELED (a CANCEL from the broker, or
+ * the worker is stopping) or OM_ETIMEDOUT (its deadline passed). */
 int om_sink_cancelled(const om_sink *s)
 {
-    return atomic_load(&s->w->stopping) || om_now_us() >= s->deadline_us;
+    if (atomic_load(&s->w->stopping))
+        return OM_ECANCELED;
+    for (int i = 0; s->tag_value && i < CANCEL_RING; i++)
+        if (atomic_load_explicit(&s->w->cancelled[i], memory_order_relaxed) == s->tag_value)
+            return OM_ECANCELED;
+    return om_now_us() >= s->deadline_us ? OM_ETIMEDOUT : 0;
 }
 
 int om_sink_set_done(om_sink *s, const om_kv_f64 *timings, size_t n_timings,
@@ -126,6 +141,8 @@ static void run_one(om_worker *w, void *sock, om_msg *m)
     om_msgbuf_init(&s.buf);
     zmq_msg_init(&s.tag);
     zmq_msg_copy(&s.tag, &m->frames[1]);
+    if (zmq_msg_size(&m->frames[1]) == 8)
+        memcpy(&s.tag_value, zmq_msg_data(&m->frames[1]), 8);
 
     uint32_t budget_ms = 0;
     if (zmq_msg_size(&m->frames[2]) == 4)
@@ -151,6 +168,8 @@ static void run_one(om_worker *w, void *sock, om_msg *m)
              strcmp(om_stage_for_op(req.op_name, w->cfg.test_ops)->name, w->stage->name))
         rc = om_sink_fail(&s, OM_EUNSUPPORTED, "stage %s does not serve op '%s'",
                           w->stage->name, req.op_name);
+    else if ((rc = om_sink_cancelled(&s)))   /* cancelled while it waited behind another */
+        om_sink_fail(&s, rc, "cancelled before it started");
     else
         rc = w->stage->handle(w->state, &req, &s);
 
@@ -242,6 +261,35 @@ static void *work_main(void *arg)
     return NULL;
 }
 
+/* One message on the pulse connection: "H" (the broker is alive) or "C" tag,
+ * whose tag goes into the ring. 0, or -1 when there was none. */
+static int pulse_recv(om_worker *w, void *pulse)
+{
+    zmq_msg_t cmd, tag;
+    zmq_msg_init(&cmd);
+    zmq_msg_init(&tag);
+    if (zmq_msg_recv(&cmd, pulse, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&cmd);
+        zmq_msg_close(&tag);
+        return -1;
+    }
+    int more = zmq_msg_more(&cmd);
+    if (more && zmq_msg_recv(&tag, pulse, 0) >= 0) {
+        more = zmq_msg_more(&tag);
+        if (!more && zmq_msg_size(&cmd) == 1 && *(char *)zmq_msg_data(&cmd) == OM_W_CANCEL[0] &&
+            zmq_msg_size(&tag) == 8) {
+            uint64_t t;
+            memcpy(&t, zmq_msg_data(&tag), 8);
+            atomic_store(&w->cancelled[w->ncancelled++ % CANCEL_RING], t);
+        }
+    }
+    while (more && zmq_msg_recv(&tag, pulse, 0) >= 0)   /* not ours: skipped whole */
+        more = zmq_msg_more(&tag);
+    zmq_msg_close(&cmd);
+    zmq_msg_close(&tag);
+    return 0;
+}
+
 /* Heartbeats: "H" token out every heartbeat_ms, the broker answers each when it
  * knows the token; silence for heartbeat_misses intervals (the broker died, or a
  * new one does not know us) reconnects both connections. */
@@ -263,6 +311,8 @@ static void *pulse_main(void *arg)
             om_log(OM_LOG_WARN, w->stage->name, "broker silent for %d ms; reconnecting",
                    (int)((now - last_in) / 1000));
             atomic_store(&w->reconnect, 1);
+            for (int i = 0; i < CANCEL_RING; i++)   /* a new broker numbers tags anew */
+                atomic_store(&w->cancelled[i], 0);
             zmq_close(pulse);
             pulse = open_dealer(w);
             last_in = now;
@@ -272,15 +322,8 @@ static void *pulse_main(void *arg)
         int n = zmq_poll(&it, 1, (long)((next_hb - now) / 1000) + 1);
         if (n < 0 && errno != EINTR)
             break;   /* ETERM */
-        while (n > 0) {
-            zmq_msg_t f;
-            zmq_msg_init(&f);
-            int got = zmq_msg_recv(&f, pulse, ZMQ_DONTWAIT);
-            zmq_msg_close(&f);
-            if (got < 0)
-                break;
+        while (n > 0 && pulse_recv(w, pulse) == 0)
             last_in = om_now_us();
-        }
     }
     if (pulse)
         zmq_close(pulse);

@@ -11,7 +11,6 @@
  * OM_ACCESS_TEXEL (CPU devices by default, see om_gpu.h): the _tb variants, with the
  * weight's byte offset in the view in place of its address. */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "op_internal.h"
 #include "op_matmul.h"
@@ -160,18 +159,6 @@ static uint64_t weight_end(const om_tensor *w)
     return end;
 }
 
-/* F16 rows of whole 16-byte texels at 16-byte offsets (base is 16-aligned): the
- * RGBA32UI variant reads 8 halves per fetch. */
-static int f16_rows16(const om_tensor *w)
-{
-    if (w->ne[0] % 8 || w->off % 16)
-        return 0;
-    for (int i = 1; i < 4; i++)
-        if (w->ne[i] > 1 && w->nb[i] % 16)
-            return 0;
-    return 1;
-}
-
 /* The matvec through a texel view of W's buffer: RGBA16F for F16 (the fetch converts
  * the halves), RGBA32UI for the rest. The view is bounded by maxTexelBufferElements
  * (and 2^31 bytes), so a weight past its end is refused rather than read wrapped. */
@@ -180,12 +167,12 @@ static int matvec_texel(om_cmd *c, const om_tensor *w, struct mm_push *pc, const
                         om_buf *const *writes)
 {
     om_gpu *gpu = om_cmd_gpu(c);
-    const int f16x8 = w->type == OM_TYPE_F16 && f16_rows16(w);
-    const int h8 = getenv("H8") != NULL;
-    const int fmt = w->type == OM_TYPE_F16 && (!f16x8 || h8) ? OM_TEXEL_RGBA16F : OM_TEXEL_RGBA32UI;
+    /* F16 rows of a multiple of 16 values take 16 per block (see quant.glsl). */
+    const int x16 = w->type == OM_TYPE_F16 && w->ne[0] % 16 == 0;
+    const int fmt = w->type == OM_TYPE_F16 ? OM_TEXEL_RGBA16F : OM_TEXEL_RGBA32UI;
     const uint64_t texel = fmt == OM_TEXEL_RGBA16F ? 8 : 16;
     char name[32], why[256], sw[96];
-    snprintf(name, sizeof(name), "matvec_%s_tb", f16x8 ? (h8 ? "f16h8" : "f16x8") : variant(w->type));
+    snprintf(name, sizeof(name), "matvec_%s_tb", x16 ? "f16x16" : variant(w->type));
     om_pipe *p;
     uint32_t base;
     uint64_t limit;

@@ -199,7 +199,8 @@ static int record(om_cmd *c, const opcase *o)
     case K_MEAN:       return om_op_mean(c, &o->d, &o->a);
     case K_ARGMAX:     return om_op_argmax(c, &o->d, &o->a);
     case K_MATMUL:     return om_op_matmul(c, &o->d, &o->a, &o->b);
-    case K_BUF_COPY:   return om_cmd_copy(c, o->d.buf, o->d.off, o->a.buf, o->a.off, nbytes(&o->a));
+    case K_BUF_COPY:
+        return om_cmd_copy(c, o->d.buf, o->d.off, o->a.buf, o->a.off, nbytes(&o->a));
     }
     return OM_EINVAL;
 }

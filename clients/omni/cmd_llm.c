@@ -1,5 +1,5 @@
 /* ask, generate, chat: text requests to omnid's llm stage, answers streamed as they
- * are generated. `chat` is interactive: each line read from stdin is a user turn, the
+ * are generated; Ctrl-C cancels the request being answered. `chat` is interactive: each line read from stdin is a user turn, the
  * history (user and assistant turns) goes with every request, "/reset" clears it and
  * "/exit" or end of input ends the session. */
 #include <stdlib.h>
@@ -18,6 +18,7 @@ typedef struct llm_opts {
     double      temperature, top_p, min_p, repeat_penalty;
     int64_t     max_tokens, top_k, seed;
     bool        has_temp, has_top_p, has_min_p, has_rp, has_max, has_top_k, has_seed;
+    omni_media  media;              /* ask --video/--image */
 } llm_opts;
 
 static int llm_opt(omni_ctx *c, int opt, const char *arg, void *user)
@@ -40,7 +41,7 @@ static int llm_opt(omni_ctx *c, int opt, const char *arg, void *user)
         }
         o->stop[o->n_stop++] = arg;
         return 0;
-    default: return OMNI_EUSAGE;
+    default: return omni_media_opt(&o->media, opt, arg);
     }
     if (end == arg || *end) {
         fprintf(stderr, "omni: bad number '%s'\n", arg);
@@ -60,6 +61,7 @@ static int llm_opt(omni_ctx *c, int opt, const char *arg, void *user)
     { "seed", required_argument, NULL, 's' },                \
     { "stop", required_argument, NULL, 'x' },                \
     { "system", required_argument, NULL, 'y' },              \
+    OMNI_MEDIA_LONGOPTS,                                     \
     { 0 }
 #define LLM_SHORTOPTS OMNI_COMMON_SHORTOPTS "n:"
 
@@ -93,7 +95,12 @@ static int parse(omni_ctx *c, int argc, char **argv, llm_opts *o, int min_args, 
     static const struct option longopts[] = { LLM_LONGOPTS };
     if (c->timeout_ms == OMNI_DEFAULT_TIMEOUT_MS)
         c->timeout_ms = LLM_TIMEOUT_MS;
-    return omni_parse(c, argc, argv, LLM_SHORTOPTS, longopts, llm_opt, o, min_args, max_args);
+    int ret = omni_parse(c, argc, argv, LLM_SHORTOPTS, longopts, llm_opt, o, min_args, max_args);
+    if (!ret && o->media.path && strcmp(argv[0], "ask")) {
+        fprintf(stderr, "omni %s: --video/--image are for ask\n", argv[0]);
+        return OMNI_EUSAGE;
+    }
+    return ret;
 }
 
 /* A one-shot text request: op is "generate" (raw prompt) or "ask" (one user turn,
@@ -104,24 +111,31 @@ static int one_shot(omni_ctx *c, int argc, char **argv, const char *op)
     int ret = parse(c, argc, argv, &o, 1, 1);
     if (ret)
         return ret < 0 ? OMNI_OK : ret;
+    if ((ret = omni_media_load(c, &o.media)))
+        return ret;
     om_msgbuf b;
     om_msgbuf_init(&b);
     uint64_t id = omni_next_id();
-    int rc = om_req_build(&b, op, id, c->deadline_ms, 1 + (o.system != NULL) + n_sampling_args(&o));
+    int rc = om_req_build(&b, op, id, c->deadline_ms,
+                          1 + (o.system != NULL) + n_sampling_args(&o) + omni_media_n_args(&o.media));
     rc = rc < 0 ? rc : om_pack_kv_str(&b.pk, "prompt", argv[optind]);
     if (!rc && o.system)
         rc = om_pack_kv_str(&b.pk, "system", o.system);
     rc = rc ? rc : pack_sampling(&b.pk, &o);
+    rc = rc ? rc : omni_media_pack(&b.pk, &o.media);
     if (rc) {
+        free(o.media.data);
         om_msgbuf_free(&b);
         fprintf(stderr, "omni: out of memory\n");
         return OMNI_EUSAGE;
     }
-    ret = omni_call(c, &b, NULL, 0, id, NULL, NULL);
+    omni_catch_sigint();
+    ret = omni_call(c, &b, &o.media.payload, o.media.n_payload, id, NULL, NULL);
     if (!c->json && c->mid_line) {
         fputc('\n', stdout);
         c->mid_line = false;
     }
+    free(o.media.data);
     om_msgbuf_free(&b);
     return ret;
 }
@@ -194,6 +208,9 @@ int omni_cmd_chat(omni_ctx *c, int argc, char **argv)
     char *line = malloc(CHAT_MAX_LINE);
     if (!line)
         return OMNI_EUSAGE;
+    /* Ctrl-C cancels the answer being generated and ends the session; at the
+     * prompt it ends it like end of input. */
+    omni_catch_sigint();
     ret = OMNI_OK;
     for (;;) {
         if (c->tty) {

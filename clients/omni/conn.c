@@ -1,6 +1,7 @@
 /* The client side of one request: a DEALER to the front door, then replies with the
  * request's id until done or error. Replies to other ids (an earlier run's, or a
- * cancelled request's) are skipped. */
+ * cancelled request's) are skipped. Ctrl-C, once caught, cancels the request. */
+#include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,6 +80,64 @@ uint64_t omni_next_id(void)
     return next++;
 }
 
+#define CANCEL_WAIT_MS 2000
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+void omni_catch_sigint(void)
+{
+    /* No SA_RESTART: the signal interrupts zmq_poll, so the reply loop sees it now. */
+    struct sigaction sa = { .sa_handler = on_sigint };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* Ctrl-C: without a `cancel`, omnid would go on working for a client that left
+ * until its next reply fails to route. Waits up to CANCEL_WAIT_MS for the
+ * cancel's answer. */
+static int cancel_request(omni_ctx *c, uint64_t target, om_msg *m)
+{
+    signal(SIGINT, SIG_DFL);   /* a second Ctrl-C does not wait */
+    omni_progress_clear(c);
+    if (c->mid_line) {
+        fputc('\n', stdout);
+        c->mid_line = false;
+    }
+    om_msgbuf b;
+    om_msgbuf_init(&b);
+    uint64_t id = omni_next_id();
+    int rc = om_req_build(&b, "cancel", id, 0, 1);
+    rc = rc < 0 ? rc : om_pack_kv_u64(&b.pk, "target_id", target);
+    om_frame f = om_msgbuf_frame(&b);
+    bool confirmed = false;
+    if (!rc && om_send_frames(c->sock, &f, 1, 0) >= 0) {
+        char err[256];
+        /* The target's last replies and its ECANCELED come first and are skipped. */
+        while (om_msg_recv(c->sock, m, 0, &c->lim, CANCEL_WAIT_MS, err, sizeof err) == 0) {
+            om_frame body[m->n];
+            size_t nb = om_msg_body(m, body, m->n);
+            om_reply_msg r;
+            if (om_reply_decode(&r, body, nb, &c->lim, err, sizeof err))
+                continue;
+            bool ours = r.id == id && om_reply_is_final(&r);
+            confirmed = ours && r.type == OM_REPLY_DONE;
+            om_reply_msg_free(&r);
+            if (ours)
+                break;
+        }
+    }
+    om_msgbuf_free(&b);
+    fprintf(stderr, "omni: interrupted; %s\n",
+            confirmed ? "omnid cancelled the request" : "omnid did not confirm the cancel");
+    return OMNI_EINTR;
+}
+
 int omni_call(omni_ctx *c, const om_msgbuf *req, const om_frame *payload, size_t n_payload,
               uint64_t id, omni_reply_fn fn, void *user)
 {
@@ -104,6 +163,10 @@ int omni_call(omni_ctx *c, const om_msgbuf *req, const om_frame *payload, size_t
     bool answered = false;
     for (ret = -1; ret < 0;) {
         int rc = om_msg_recv(c->sock, &m, 0, &c->lim, c->timeout_ms, err, sizeof err);
+        if (interrupted) {
+            ret = cancel_request(c, id, &m);
+            break;
+        }
         if (rc == OM_ETIMEDOUT) {
             omni_progress_clear(c);
             if (answered)

@@ -11,9 +11,10 @@ static const omni_cmd cmds[] = {
     { "status",  "",                   "daemon state: endpoints, stages, workers, queues", omni_cmd_status },
     { "metrics", "",                   "request counters and latencies per stage and op", omni_cmd_metrics },
     { "probe",   "[--upload] FILE|URL", "streams, codecs, duration of a media file or URL", omni_cmd_probe },
-    { "ask",     "[sampling] PROMPT",  "one question, answered in the model's chat format", omni_cmd_ask },
+    { "ask",     "[sampling] [--video|--image F] PROMPT", "one question, answered in the model's chat format", omni_cmd_ask },
     { "generate", "[sampling] PROMPT",  "raw text continuation of PROMPT", omni_cmd_generate },
     { "chat",    "[sampling]",         "interactive dialogue, one line per user turn", omni_cmd_chat },
+    { "embed",   "--video|--image FILE [--url] [--out F.npy]", "joint-space vector of a video or image", omni_cmd_embed },
 };
 
 static void usage(FILE *f)
@@ -23,6 +24,8 @@ static void usage(FILE *f)
         fprintf(f, "  %-8s %-20s %s\n", cmds[i].name, cmds[i].args, cmds[i].help);
     fprintf(f, "\nsampling (ask, generate, chat): -n/--max-tokens N, --temp T, --top-k K, --top-p P,\n"
                "  --min-p P, --repeat-penalty R, --seed S, --stop STR (repeatable), --system TEXT\n"
+               "media (ask, embed): --video FILE | --image FILE (uploaded), --url (omnid opens the\n"
+               "  path or URL itself), --frames N; embed: --out F.npy (--json prints the vector)\n"
                "\noptions (any command):\n"
                "  -e, --endpoint URL  omnid's front door (default $OMNID_ENDPOINT or %s)\n"
                "  -t, --timeout MS    wait this long for each reply (default %d)\n"

@@ -4,7 +4,8 @@
  * --json lines for scripts, a progress bar on a TTY).
  *
  * Exit codes: 0 done, 1 the daemon answered with an error, 2 no answer within
- * --timeout, 3 the daemon's reply broke the protocol, 64 bad usage. */
+ * --timeout, 3 the daemon's reply broke the protocol, 64 bad usage, 130 interrupted
+ * (Ctrl-C; the running request was cancelled). */
 #ifndef OMNI_H
 #define OMNI_H
 
@@ -14,7 +15,8 @@
 
 #include "om_proto.h"
 
-enum { OMNI_OK = 0, OMNI_EREPLY = 1, OMNI_ENOANSWER = 2, OMNI_EPROTO = 3, OMNI_EUSAGE = 64 };
+enum { OMNI_OK = 0, OMNI_EREPLY = 1, OMNI_ENOANSWER = 2, OMNI_EPROTO = 3, OMNI_EUSAGE = 64,
+       OMNI_EINTR = 130 };
 
 #define OMNI_DEFAULT_TIMEOUT_MS 5000
 
@@ -80,6 +82,9 @@ int omni_call(omni_ctx *c, const om_msgbuf *req, const om_frame *payload, size_t
               uint64_t id, omni_reply_fn fn, void *user);
 /* The id for the next request of this process. */
 uint64_t omni_next_id(void);
+/* From now on Ctrl-C (SIGINT) makes omni_call send `cancel` for its request, wait
+ * briefly for omnid's answer and return OMNI_EINTR; a second Ctrl-C kills. */
+void omni_catch_sigint(void);
 
 /* Output (output.c). */
 void omni_json_object(FILE *f, const msgpack_object *o);
@@ -89,6 +94,31 @@ void omni_progress_clear(omni_ctx *c);
 /* Default handling of one reply; returns an OMNI_* code, OMNI_OK to continue. */
 int  omni_print_reply(omni_ctx *c, const om_reply_msg *r);
 
+/* Media arguments of ask and embed (cmd_vision.c): --video/--image FILE is uploaded as
+ * payload frame 1; with --url, the path (made absolute) or URL is sent for omnid to open. */
+typedef struct omni_media {
+    const char *path;                /* NULL: no media */
+    const char *key;                 /* "video" or "image" */
+    bool        url;
+    long        frames;              /* 0: the daemon's default */
+    char        abs[4096];
+    char       *data;                /* the uploaded bytes (owned) */
+    om_frame    payload;
+    size_t      n_payload;
+} omni_media;
+#define OMNI_MEDIA_LONGOPTS                                    \
+    { "video",  required_argument, NULL, 'V' },                \
+    { "image",  required_argument, NULL, 'I' },                \
+    { "url",    no_argument,       NULL, 'U' },                \
+    { "frames", required_argument, NULL, 'F' }
+int      omni_media_opt(omni_media *m, int opt, const char *arg);
+/* Reads the file to upload (or resolves the path for --url); m->data is then owned. */
+int      omni_media_load(omni_ctx *c, omni_media *m);
+uint32_t omni_media_n_args(const omni_media *m);
+int      omni_media_pack(msgpack_packer *pk, const omni_media *m);
+/* Reads a whole regular file of at most max bytes into *buf (caller frees). */
+int      omni_read_file(const char *path, uint64_t max, char **buf, size_t *size);
+
 /* Commands (one file each family). */
 int omni_cmd_health(omni_ctx *c, int argc, char **argv);
 int omni_cmd_status(omni_ctx *c, int argc, char **argv);
@@ -97,5 +127,6 @@ int omni_cmd_probe(omni_ctx *c, int argc, char **argv);
 int omni_cmd_ask(omni_ctx *c, int argc, char **argv);
 int omni_cmd_generate(omni_ctx *c, int argc, char **argv);
 int omni_cmd_chat(omni_ctx *c, int argc, char **argv);
+int omni_cmd_embed(omni_ctx *c, int argc, char **argv);
 
 #endif

@@ -8,10 +8,9 @@ request's id and a seq, and each request ends with exactly one "done" or "error"
 
     with Client() as c:
         print(c.health())
-        for r in c.request("ask", {"question": "what is in the video?",
-                                   "video": Payload(open("clip.mp4", "rb").read())}):
-            if r.type == "token":
-                print(r["text"], end="", flush=True)
+        for text, _ in c.ask("What happens in this clip?", video="clip.mp4"):
+            print(text, end="", flush=True)
+        modality, vec, done = c.embed(video="clip.mp4")
 
 Also here: Subscriber (omnid's published streams) and Publisher (robot sensor
 topics), with the ROS 2 sensor_msgs/Imu message as imu_message().
@@ -232,6 +231,9 @@ class Client:
         self.sock.connect(self.endpoint)
         # ids distinct across processes so late replies to another run are ignored
         self._base = (os.getpid() << 24) & ((1 << 53) - 1)
+        # replies to our other requests in flight, read while waiting for one id
+        # (cancel() reads the target's error before its own done)
+        self._pending = {}
 
     def close(self):
         self.sock.close(0)
@@ -260,6 +262,7 @@ class Client:
         if len(parts) > MAX_FRAMES:
             raise ValueError(f"{len(parts)} frames (limit {MAX_FRAMES})")
         self.sock.send_multipart(parts)
+        self._pending.setdefault(rid, [])
         return rid
 
     def replies(self, request_id, timeout=None, raise_errors=True):
@@ -267,14 +270,24 @@ class Client:
         raises OmniError when raise_errors). OmniTimeout when omnid stays silent."""
         timeout = self.timeout if timeout is None else timeout
         got_any = False
+        backlog = self._pending.setdefault(request_id, [])
         while True:
-            if not self.sock.poll(int(timeout * 1000)):
-                what = "went silent for" if got_any else "did not answer within"
-                raise OmniTimeout(f"omnid at {self.endpoint} {what} {timeout:g} s", request_id)
-            r = decode_reply(self.sock.recv_multipart())
-            if r.id != request_id or r.type not in REPLY_TYPES:
-                continue        # a late reply to another request, or a newer reply kind
+            if backlog:
+                r = backlog.pop(0)
+            else:
+                if not self.sock.poll(int(timeout * 1000)):
+                    what = "went silent for" if got_any else "did not answer within"
+                    raise OmniTimeout(f"omnid at {self.endpoint} {what} {timeout:g} s", request_id)
+                r = decode_reply(self.sock.recv_multipart())
+                if r.type not in REPLY_TYPES:
+                    continue    # a newer reply kind
+                if r.id != request_id:
+                    if r.id in self._pending:
+                        self._pending[r.id].append(r)   # ours, read by its own replies()
+                    continue    # else a late reply to an earlier run
             got_any = True
+            if r.final:
+                del self._pending[request_id]
             if r.type == "error" and raise_errors:
                 raise OmniError(r.get("code", "EUNKNOWN"), r.get("message", ""), request_id)
             yield r
@@ -331,19 +344,62 @@ class Client:
         min_p, repeat_penalty, seed, stop (list of strings)."""
         return self.stream("generate", dict(sampling, prompt=prompt), deadline_ms, timeout)
 
-    def ask(self, prompt, system=None, deadline_ms=None, timeout=None, **sampling):
-        """One user turn in the model's chat format."""
+    def ask(self, prompt, system=None, deadline_ms=None, timeout=None, video=None, image=None, url=False,
+            frames=None, **sampling):
+        """One user turn in the model's chat format. video= or image=: a local file's path
+        or bytes, uploaded; with url=True a URL (or path) that omnid opens itself. frames:
+        how many frames to sample (default: the pack's). The media's rows go where the
+        pack's placeholder ("<video>") is in prompt, else before it."""
         args = dict(sampling, prompt=prompt)
         if system is not None:
             args["system"] = system
+        args.update(_media_args(video, image, url, frames))
         return self.stream("ask", args, deadline_ms, timeout)
+
+    def embed(self, video=None, image=None, url=False, frames=None, deadline_ms=None, timeout=None):
+        """The joint-space vector of a video or an image (as for ask); returns
+        (modality, numpy float32 vector, done body)."""
+        args = _media_args(video, image, url, frames)
+        if not args:
+            raise ValueError("embed needs video= or image=")
+        emb = None
+        for r in self.request("embed", args, deadline_ms=deadline_ms, timeout=timeout):
+            if r.type == "embedding":
+                emb = (r["modality"], r.tensor())
+            elif r.type == "done":
+                if emb is None:
+                    raise OmniProtocolError("embed ended without an embedding", r.id)
+                return emb[0], emb[1], r.body
+        raise OmniProtocolError("embed ended without done")
 
     def chat(self, messages, deadline_ms=None, timeout=None, **sampling):
         """messages: [{"role": "system"|"user"|"assistant", "content": str}, ...]."""
         return self.stream("chat", dict(sampling, messages=list(messages)), deadline_ms, timeout)
 
     def cancel(self, target_id, timeout=None):
+        """Cancels our request target_id (queued or running): it ends with an error
+        ECANCELED, which its own replies() raises. OmniError ENOENT when omnid holds no
+        such request of this client (finished already, or never sent)."""
         return self.call("cancel", {"target_id": int(target_id)}, timeout=timeout)
+
+
+def _media_args(video, image, url, frames):
+    if video is not None and image is not None:
+        raise ValueError("give video= or image=, not both")
+    key, media = ("video", video) if video is not None else ("image", image)
+    if media is None:
+        return {}
+    if url:
+        value = os.path.abspath(media) if "://" not in media and not media.startswith("/") else media
+    elif isinstance(media, (bytes, bytearray, memoryview)):
+        value = Payload(media)
+    else:
+        with open(media, "rb") as f:
+            value = Payload(f.read())
+    args = {key: value}
+    if frames is not None:
+        args["frames"] = int(frames)
+    return args
 
 
 class Subscriber:

@@ -380,6 +380,50 @@ static void test_weight_offsets(void **state)
     assert_int_equal(om_gpu_validation_errors(gpu), 0);
 }
 
+/* F16 rows of a length that is not a multiple of 16 (the texel path's 4-value kernel;
+ * multiples of 16 take 16 per block): the first 20 columns of mm_f16's W (rows 128
+ * bytes apart), matvec per column against the tiled kernel. */
+static void test_f16_narrow(void **state)
+{
+    const int64_t K = 20, N = 37, M = 3;
+    om_npy w = load("mm_f16_w");
+    float x[20 * 3];
+    for (int64_t i = 0; i < K * M; i++)
+        x[i] = (float)((i * 7) % 11) - 5.0f;
+    om_buf *bw = upload(w.data, npy_bytes(&w)), *bx = upload(x, sizeof x), *bt, *bv;
+    assert_int_equal(om_buf_create(gpu, (uint64_t)(N * M) * 4, OM_BUF_DEVICE, &bt), 0);
+    assert_int_equal(om_buf_create(gpu, (uint64_t)(N * M) * 4, OM_BUF_DEVICE, &bv), 0);
+    om_tensor tw = om_tensor_make(bw, 0, OM_TYPE_F16, K, N, 1, 1);
+    tw.nb[1] = 64 * 2;
+    tw.nb[2] = tw.nb[3] = tw.nb[1] * N;
+    om_tensor tx = om_tensor_make(bx, 0, OM_TYPE_F32, K, M, 1, 1);
+    om_tensor tt = om_tensor_make(bt, 0, OM_TYPE_F32, N, M, 1, 1);
+    om_tensor tv = om_tensor_make(bv, 0, OM_TYPE_F32, N, M, 1, 1);
+    om_cmd *cmd;
+    assert_int_equal(om_cmd_begin(gpu, &cmd), 0);
+    assert_int_equal(om_op_matmul(cmd, &tt, &tx, &tw), 0);
+    for (int64_t m = 0; m < M; m++) {
+        const int64_t xs[4] = { 0, m, 0, 0 }, xn[4] = { K, 1, 1, 1 };
+        const int64_t ys[4] = { 0, m, 0, 0 }, yn[4] = { N, 1, 1, 1 };
+        om_tensor xm = om_tensor_view(&tx, xs, xn), ym = om_tensor_view(&tv, ys, yn);
+        assert_int_equal(om_op_matmul(cmd, &ym, &xm, &tw), 0);
+    }
+    run(cmd);
+    float *yt = download(&tt), *yv = download(&tv);
+    const double e = rel_err(yv, yt, N * M);
+    printf("matvec vs tiled f16  %-5s K=%lld N=%lld (rows 128 B apart): max diff / max|y| = %.2e\n",
+           access_style == OM_ACCESS_TEXEL ? "texel" : "bda", (long long)K, (long long)N, e);
+    assert_true(e <= tolerance(OM_TYPE_F16));
+    free(yt);
+    free(yv);
+    om_buf_destroy(bw);
+    om_buf_destroy(bx);
+    om_buf_destroy(bt);
+    om_buf_destroy(bv);
+    om_npy_free(&w);
+    assert_int_equal(om_gpu_validation_errors(gpu), 0);
+}
+
 /* Strided x and y (views into wider rows) give the same result as contiguous ones,
  * on the tiled and the M == 1 path. */
 static void test_strided(void **state)
@@ -521,7 +565,7 @@ static void test_refused(void **state)
 /* The cases that take the matvec (M == 1), run again with texel-buffer weights. */
 static int run_texel(void)
 {
-    struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 4];
+    struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 5];
     size_t n = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         if (cases[i].M == 1) {
@@ -529,6 +573,7 @@ static int run_texel(void)
             tests[n++].name = cases[i].name;
         }
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_weight_offsets);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_f16_narrow);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_vec_vs_tiled);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_strided);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_refused);
@@ -537,7 +582,7 @@ static int run_texel(void)
 
 int main(void)
 {
-    struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 9];
+    struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 10];
     size_t n = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         tests[n] = (struct CMUnitTest)cmocka_unit_test_prestate(test_golden, (void *)&cases[i]);
@@ -551,6 +596,7 @@ int main(void)
     }
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_get_rows_bad_ids);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_weight_offsets);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_f16_narrow);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_vec_vs_tiled);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_strided);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_refused);

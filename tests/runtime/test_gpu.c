@@ -574,6 +574,122 @@ static void test_no_layer(void **state)
     close_gpu(gpu);
 }
 
+/* OMNID_WEIGHT_ACCESS picks the weight access style at open; nonsense fails the open. */
+static void test_weight_access(void **state)
+{
+    (void)state;
+    const char *old = getenv("OMNID_WEIGHT_ACCESS");
+    char saved[64] = "";
+    if (old)
+        snprintf(saved, sizeof saved, "%s", old);
+    unsetenv("OMNID_WEIGHT_ACCESS");
+    om_gpu *gpu = open_gpu();
+    const om_gpu_info info = *om_gpu_get_info(gpu);
+    assert_int_equal(info.weight_access, info.kind == OM_DEV_CPU && info.has_texel ? OM_ACCESS_TEXEL
+                                                                                   : OM_ACCESS_BDA);
+    close_gpu(gpu);
+
+    setenv("OMNID_WEIGHT_ACCESS", "bda", 1);
+    gpu = open_gpu();
+    assert_int_equal(om_gpu_get_info(gpu)->weight_access, OM_ACCESS_BDA);
+    close_gpu(gpu);
+
+    om_gpu_opts o = { .quiet = 1 };
+    char err[512];
+    setenv("OMNID_WEIGHT_ACCESS", "texel", 1);
+    if (info.has_texel) {
+        gpu = open_gpu();
+        assert_int_equal(om_gpu_get_info(gpu)->weight_access, OM_ACCESS_TEXEL);
+        close_gpu(gpu);
+    } else {
+        assert_int_equal(om_gpu_open(&gpu, &o, err, sizeof err), OM_EUNSUPPORTED);
+        assert_non_null(strstr(err, "OMNID_WEIGHT_ACCESS=texel"));
+    }
+
+    setenv("OMNID_WEIGHT_ACCESS", "ssbo", 1);
+    assert_int_equal(om_gpu_open(&gpu, &o, err, sizeof err), OM_EINVAL);
+    assert_null(gpu);
+    assert_non_null(strstr(err, "OMNID_WEIGHT_ACCESS=ssbo: expected bda or texel"));
+    if (old)
+        setenv("OMNID_WEIGHT_ACCESS", saved, 1);
+    else
+        unsetenv("OMNID_WEIGHT_ACCESS");
+}
+
+/* The push constants of matvec.comp (struct mm_push in runtime/op_matmul.c). */
+typedef struct mv_push {
+    uint64_t w, x, y;
+    uint32_t K, N, M, w_nb[3], x_nb[3], y_nb[3], B2, r2, r3;
+} mv_push;
+
+/* Texel views: their extent, binding refused on a pipeline without the binding, and a
+ * texel-read weight still counted as a read by the hazard tracking (a copy into it,
+ * then the dispatch: one barrier), with the dispatch's numeric result. */
+static void test_texel_views(void **state)
+{
+    om_gpu *gpu = *state;
+    const om_gpu_info *info = om_gpu_get_info(gpu);
+    if (!info->has_texel)
+        skip();
+    assert_true(info->max_texel_elements > 0 && info->texel_align > 0);
+    om_buf *w, *src, *x, *y;
+    assert_int_equal(om_buf_create(gpu, 100, OM_BUF_DEVICE, &w), 0);
+    assert_int_equal(om_buf_create(gpu, 16, OM_BUF_DEVICE, &src), 0);
+    assert_int_equal(om_buf_create(gpu, 16, OM_BUF_DEVICE, &x), 0);
+    assert_int_equal(om_buf_create(gpu, 4, OM_BUF_DEVICE, &y), 0);
+    const float wv[4] = { 1, 2, 3, 4 }, xv[4] = { 0.5f, -1, 2, 0.25f };
+    assert_int_equal(om_buf_write(src, 0, wv, 16), 0);
+    assert_int_equal(om_buf_write(x, 0, xv, 16), 0);
+
+    const uint32_t spec[2] = { info->subgroup_size, 16 };
+    om_pipe *tp, *plain = copy_pipe(gpu);
+    assert_int_equal(om_gpu_pipeline_texel(gpu, "matvec_f32_tb", spec, 2, sizeof(mv_push), &tp), 0);
+    uint32_t base;
+    uint64_t limit;
+    om_cmd *c;
+    assert_int_equal(om_cmd_begin(gpu, &c), 0);
+    assert_int_equal(om_cmd_bind_texels(c, plain, w, OM_TEXEL_RGBA32UI, &base, &limit), OM_EINVAL);
+    assert_non_null(strstr(om_gpu_last_error(gpu), "no texel binding"));
+    om_cmd_abort(c);
+
+    assert_int_equal(om_cmd_begin(gpu, &c), 0);
+    assert_int_equal(om_cmd_bind_texels(c, tp, w, OM_TEXEL_RGBA16F, &base, &limit), 0);
+    assert_int_equal(base, 0);
+    assert_int_equal(limit, 104);            /* 100 bytes in whole 8-byte texels */
+    assert_int_equal(om_cmd_bind_texels(c, tp, w, OM_TEXEL_RGBA32UI, &base, &limit), 0);
+    assert_int_equal(base, 0);
+    assert_int_equal(limit, 112);
+    assert_int_equal(om_cmd_copy(c, w, 0, src, 0, 16), 0);
+    const mv_push pc = { .w = base, .x = om_buf_addr(x), .y = om_buf_addr(y), .K = 4, .N = 1,
+                         .M = 1, .B2 = 1, .r2 = 1, .r3 = 1 };
+    assert_int_equal(om_cmd_dispatch(c, tp, &pc, sizeof pc, 1, 1, 1, &w, 1, &y, 1), 0);
+    assert_int_equal(om_cmd_barriers(c), 1);
+    assert_int_equal(om_cmd_submit(c), 0);
+    float got;
+    assert_int_equal(om_buf_read(y, 0, &got, 4), 0);
+    assert_true(got == 0.5f - 2 + 6 + 1);
+
+    /* an arena view: the view starts at or before it, limit counts from its byte 0 */
+    om_arena *a;
+    om_buf *v0, *v1;
+    uint64_t off;
+    assert_int_equal(om_arena_create(gpu, 4096, &a), 0);
+    assert_int_equal(om_arena_alloc(a, 10, &v0, &off), 0);
+    assert_int_equal(om_arena_alloc(a, 40, &v1, &off), 0);
+    assert_int_equal(om_cmd_begin(gpu, &c), 0);
+    assert_int_equal(om_cmd_bind_texels(c, tp, v1, OM_TEXEL_RGBA32UI, &base, &limit), 0);
+    assert_int_equal(base, 256 % info->texel_align);
+    assert_int_equal(base + limit, (base + 40 + 15) / 16 * 16);
+    assert_int_equal(om_cmd_bind_texels(c, tp, v1, OM_TEXEL_FORMATS, &base, &limit), OM_EINVAL);
+    om_cmd_abort(c);
+    om_arena_reset(a);
+    om_arena_destroy(a);
+    om_buf_destroy(w);
+    om_buf_destroy(src);
+    om_buf_destroy(x);
+    om_buf_destroy(y);
+}
+
 int main(void)
 {
     const struct CMUnitTest standalone[] = {
@@ -583,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_pipeline_cache),
         cmocka_unit_test(test_validation_counts),
         cmocka_unit_test(test_no_layer),
+        cmocka_unit_test(test_weight_access),
     };
     const struct CMUnitTest shared[] = {
         cmocka_unit_test(test_info),
@@ -594,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_timestamps),
         cmocka_unit_test(test_pipeline_errors),
         cmocka_unit_test(test_dispatch_errors),
+        cmocka_unit_test(test_texel_views),
     };
     int fails = cmocka_run_group_tests_name("gpu_standalone", standalone, NULL, NULL);
     fails += cmocka_run_group_tests_name("gpu_shared", shared, setup, teardown);

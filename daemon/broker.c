@@ -212,8 +212,9 @@ typedef struct found {
     bslot   *slot;
 } found;
 
-/* The request id (any of the client's when any_id) from the client ident; 0 or
- * OM_ENOENT. Requests the broker ended already (deadline) are not found. */
+/* Finds request id of the client whose routing identity is ident (any of its
+ * requests when any_id): 0 or OM_ENOENT. Requests the broker ended already
+ * (deadline, cancel) are not found. */
 static int find_request(om_daemon *d, const void *ident, size_t len, uint64_t id, int any_id,
                         found *f)
 {
@@ -249,7 +250,7 @@ static void tell_cancel(om_daemon *d, bworker *w, const bslot *s)
 
 /* Ends the request found with ECANCELED at once, like a deadline: a queued one
  * leaves its queue; a running one leaves its slot (the tag stays until the
- * worker's final reply, whose replies are dropped as late) and its worker is told
+ * worker's final reply; what it sends meanwhile is dropped) and its worker is told
  * to stop. reply: answer the client (not when it left). */
 static void end_request(om_daemon *d, found *f, int reply, const char *why)
 {
@@ -375,7 +376,10 @@ static void on_reply(om_daemon *d, bworker *w, om_msg *m, int64_t now)
     uint8_t gone[256];
     size_t gone_len = 0;
     if (!r) {
-        d->metrics.drops_late++;    /* its request ended already: deadline, cancel or retried */
+        /* Its request ended already: deadline or retried (late), or cancelled (the
+         * replies the worker sent before it saw the CANCEL: expected, not counted). */
+        if (!s || !s->cancelled)
+            d->metrics.drops_late++;
     } else {
         /* ROUTER_MANDATORY reports only on the routing frame: EHOSTUNREACH when the
          * client's connection is gone, EAGAIN when a live client's pipe is full. */

@@ -71,7 +71,8 @@ int om_vqa_open(om_vqa **out, om_gpu *gpu, const om_config *cfg, const om_pack *
         rc = om_bind_open(&v->proj, gpu, p->video_projection, v->n_rows, err, errlen);
         if (!rc && (!om_bind_get_hparams(v->proj)->has_proj ||
                     om_bind_get_hparams(v->proj)->proj_in != v->width)) {
-            snprintf(err, errlen, "%s: no projection from the video tokens' width %d", p->video_projection, v->width);
+            snprintf(err, errlen, "%s: no projection from the video tokens' width %d", p->video_projection,
+                     v->width);
             rc = OM_EINVAL;
         }
     }
@@ -79,7 +80,8 @@ int om_vqa_open(om_vqa **out, om_gpu *gpu, const om_config *cfg, const om_pack *
         rc = om_bind_open(&v->head, gpu, p->video_head, 1, err, errlen);
         const om_bind_hparams *bh = rc ? NULL : om_bind_get_hparams(v->head);
         if (bh && (!bh->has_head || bh->n_embd != v->width || bh->token >= v->n_rows)) {
-            snprintf(err, errlen, "%s: no head over %d video tokens of width %d", p->video_head, v->n_rows, v->width);
+            snprintf(err, errlen, "%s: no head over %d video tokens of width %d", p->video_head, v->n_rows,
+                     v->width);
             rc = OM_EINVAL;
         }
     }

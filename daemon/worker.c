@@ -18,9 +18,9 @@
 #include <unistd.h>
 
 #define DEADLINE_GRACE_MS 100
-/* Tags of cancelled requests, newest last: the running request and up to
- * prefetch-1 waiting behind it are the only ones a CANCEL can name, so a small
- * ring written by the pulse thread alone is enough. */
+/* Tags of cancelled requests, a ring written by the pulse thread alone: a CANCEL
+ * can only name the running request or one of the prefetch-1 (< 64) waiting
+ * behind it, so older entries are never needed. */
 #define CANCEL_RING 64
 
 struct om_worker {
@@ -168,8 +168,9 @@ static void run_one(om_worker *w, void *sock, om_msg *m)
              strcmp(om_stage_for_op(req.op_name, w->cfg.test_ops)->name, w->stage->name))
         rc = om_sink_fail(&s, OM_EUNSUPPORTED, "stage %s does not serve op '%s'",
                           w->stage->name, req.op_name);
-    else if ((rc = om_sink_cancelled(&s)))   /* cancelled while it waited behind another */
-        om_sink_fail(&s, rc, "cancelled before it started");
+    else if ((rc = om_sink_cancelled(&s)))   /* while it waited behind another */
+        om_sink_fail(&s, rc, rc == OM_ETIMEDOUT ? "deadline passed before it started"
+                                                : "cancelled before it started");
     else
         rc = w->stage->handle(w->state, &req, &s);
 

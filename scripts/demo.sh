@@ -1,11 +1,13 @@
 #!/bin/sh
-# The main job for now: start omnid (embedded default) on free loopback ports,
-# wait until it is healthy, ask it for its status and to probe a clip, stop it
-# with SIGTERM and check that it exits 0.
-#   scripts/demo.sh BUILD_DIR        (default: build)
+# The main job: start omnid (embedded default) on free loopback ports with a model
+# pack, wait until it is healthy, ask it for its status, to probe a clip, a question
+# about the clip and its embedding, stop it with SIGTERM and check that it exits 0.
+#   scripts/demo.sh BUILD_DIR [PACK_DIR]   (default: build; without PACK_DIR a tiny
+#                                           random-weight pack is written into BUILD_DIR)
 set -eu
 
 B=${1:-build}
+PACK=${2:-}
 OMNID=$B/daemon/omnid
 OMNI=$B/clients/omni/omni
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,8 +30,22 @@ if [ ! -f "$CLIP" ]; then
     -pix_fmt yuv420p "$CLIP"
 fi
 
-# Port * binds free ports; omnid writes the ones it got to the ready file.
-"$OMNID" --front 'tcp://127.0.0.1:*' --pub 'tcp://127.0.0.1:*' --sensors 'tcp://127.0.0.1:*' \
+# The trained demo pack is not shipped yet: a tiny random-weight one shows the path.
+RANDOM_PACK=
+if [ -z "$PACK" ]; then
+  PACK=$B/demo-pack
+  if /usr/bin/python3 "$ROOT/tools/mkpack.py" "$PACK" >/dev/null; then
+    RANDOM_PACK=1
+  else
+    echo "demo: tools/mkpack.py failed (needs /usr/bin/python3 with numpy): no model pack" >&2
+    PACK=
+  fi
+fi
+
+# Port * binds free ports; omnid writes the ones it got to the ready file. A sanitizer
+# build's test passes omnid's LD_PRELOAD (ASan first, lavapipe kept mapped) as
+# OMNID_LD_PRELOAD, so that the tools this script runs are not preloaded.
+env ${OMNID_LD_PRELOAD:+LD_PRELOAD="$OMNID_LD_PRELOAD"} "$OMNID" ${PACK:+--pack "$PACK"} --front 'tcp://127.0.0.1:*' --pub 'tcp://127.0.0.1:*' --sensors 'tcp://127.0.0.1:*' \
   --backend 'tcp://127.0.0.1:*' --ready-file "$TMP/ready" &
 PID=$!
 
@@ -53,6 +69,17 @@ echo "== omni status"
 "$OMNI" -e "$EP" status
 echo "== omni probe $(basename "$CLIP")"
 "$OMNI" -e "$EP" probe "$CLIP"
+
+if [ -n "$PACK" ]; then
+  if [ -n "$RANDOM_PACK" ]; then
+    echo "== NOTE: $PACK is a RANDOM-WEIGHT pack (tools/mkpack.py): the answer below is"
+    echo "   gibberish; it shows the path clip -> frames -> ViT -> Q-Formers -> LLM, not a model"
+  fi
+  echo "== omni ask --video $(basename "$CLIP") \"What happens in this clip?\""
+  "$OMNI" -e "$EP" ask --video "$CLIP" -n 24 --seed 1 "What happens in this clip?"
+  echo "== omni embed --video $(basename "$CLIP")"
+  "$OMNI" -e "$EP" embed --video "$CLIP"
+fi
 
 echo "== SIGTERM"
 kill -TERM "$PID"

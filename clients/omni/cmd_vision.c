@@ -1,7 +1,7 @@
 /* embed: the joint-space vector of a video or an image (omnid's vision stage), printed
  * as its dimension and first values, as JSON (--json: the whole vector), or written to
  * an .npy file (--out). Also the media arguments that `ask` shares: a local file is
- * uploaded as a payload frame; with --url, omnid opens the path or URL itself. */
+ * uploaded as a payload frame; a URL, or with --url a path too, is opened by omnid. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -50,7 +50,8 @@ int omni_media_load(omni_ctx *c, omni_media *m)
     m->n_payload = 0;
     if (!m->path)
         return 0;
-    if (m->url) {
+    if (m->url || strstr(m->path, "://")) {
+        m->url = true;
         /* omnid runs elsewhere: a relative path means nothing there */
         if (!strstr(m->path, "://") && realpath(m->path, m->abs))
             m->path = m->abs;

@@ -24,8 +24,8 @@ static void usage(FILE *f)
         fprintf(f, "  %-8s %-20s %s\n", cmds[i].name, cmds[i].args, cmds[i].help);
     fprintf(f, "\nsampling (ask, generate, chat): -n/--max-tokens N, --temp T, --top-k K, --top-p P,\n"
                "  --min-p P, --repeat-penalty R, --seed S, --stop STR (repeatable), --system TEXT\n"
-               "media (ask, embed): --video FILE | --image FILE (uploaded), --url (omnid opens the\n"
-               "  path or URL itself), --frames N; embed: --out F.npy (--json prints the vector)\n"
+               "media (ask, embed): --video FILE|URL, --image FILE|URL (a file is uploaded, a URL\n"
+               "  opened by omnid; --url: a path too), --frames N; embed: --out F.npy, --json\n"
                "\noptions (any command):\n"
                "  -e, --endpoint URL  omnid's front door (default $OMNID_ENDPOINT or %s)\n"
                "  -t, --timeout MS    wait this long for each reply (default %d)\n"

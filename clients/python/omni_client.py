@@ -346,8 +346,8 @@ class Client:
 
     def ask(self, prompt, system=None, deadline_ms=None, timeout=None, video=None, image=None, url=False,
             frames=None, **sampling):
-        """One user turn in the model's chat format. video= or image=: a local file's path
-        or bytes, uploaded; with url=True a URL (or path) that omnid opens itself. frames:
+        """One user turn in the model's chat format. video= or image=: bytes, or a local
+        file's path (uploaded), or a URL (omnid opens it; url=True: a path too). frames:
         how many frames to sample (default: the pack's). The media's rows go where the
         pack's placeholder ("<video>") is in prompt, else before it."""
         args = dict(sampling, prompt=prompt)
@@ -389,10 +389,10 @@ def _media_args(video, image, url, frames):
     key, media = ("video", video) if video is not None else ("image", image)
     if media is None:
         return {}
-    if url:
-        value = os.path.abspath(media) if "://" not in media and not media.startswith("/") else media
-    elif isinstance(media, (bytes, bytearray, memoryview)):
+    if isinstance(media, (bytes, bytearray, memoryview)):
         value = Payload(media)
+    elif url or "://" in media:
+        value = media if "://" in media else os.path.abspath(media)
     else:
         with open(media, "rb") as f:
             value = Payload(f.read())

@@ -190,7 +190,8 @@ static void test_cancel_refused(void **state)
 
 /* ZeroMQ does not tell the broker that a client left: it learns it when a reply
  * to it cannot be routed (ROUTER_MANDATORY: EHOSTUNREACH). A streaming request's
- * next reply does that; the worker is told to stop and serves the next client. */
+ * next reply does that; the worker is told to stop and serves the next client, and
+ * the client's queued request goes too. */
 static void test_client_leaves_mid_stream(void **state)
 {
     dt_daemon *d = start();
@@ -201,12 +202,17 @@ static void test_client_leaves_mid_stream(void **state)
     size_t n = args_stream(args, sizeof args, 100, 50);
     int64_t t0 = dt_now_ms();
     dt_send(gone, "stream", 40, args, n, 0, NULL, 0);
+    char sleep_args[64];
+    size_t sn = dt_args_u64(sleep_args, sizeof sleep_args, "ms", 3000);
+    dt_send(gone, "sleep", 42, sleep_args, sn, 0, NULL, 0);   /* queued behind it */
     zmq_pollitem_t it = { gone, 0, ZMQ_POLLIN, 0 };
     assert_int_equal(zmq_poll(&it, 1, 3000), 1);   /* the first progress came */
+    assert_int_equal(dt_status_u64(c, "stages.test.queued"), 1);
     zmq_close(gone);
     assert_true(next_request_ms(c, 41, NULL) < 1500);
     assert_true(dt_now_ms() - t0 < 3000);   /* the stream alone takes 5 s */
-    assert_int_equal(dt_status_u64(c, "metrics.counters.cancelled_disconnect"), 1);
+    assert_int_equal(dt_status_u64(c, "metrics.counters.cancelled_disconnect"), 2);
+    assert_int_equal(dt_status_u64(c, "stages.test.queued"), 0);
     assert_int_equal(dt_status_u64(c, "stages.test.inflight"), 0);
     assert_true(dt_status_u64(c, "metrics.counters.drops_client") >= 1);
     zmq_close(c);

@@ -82,6 +82,102 @@ int om_i32vec_push(i32vec *v, int32_t x)
     return 0;
 }
 
+/* ---- pair merging ---- */
+
+static int before(const om_tok_bigram *a, const om_tok_bigram *b)
+{
+    return a->prio > b->prio || (a->prio == b->prio && a->left < b->left);
+}
+
+static int heap_push(om_tok_heap *h, om_tok_bigram b)
+{
+    if (h->n == h->cap) {
+        int cap = h->cap ? h->cap * 2 : 64;
+        om_tok_bigram *v = realloc(h->v, (size_t)cap * sizeof(*v));
+        if (!v)
+            return OM_ENOMEM;
+        h->v = v;
+        h->cap = cap;
+    }
+    int i = h->n++;
+    while (i > 0 && before(&b, &h->v[(i - 1) / 2])) {
+        h->v[i] = h->v[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->v[i] = b;
+    return 0;
+}
+
+static om_tok_bigram heap_pop(om_tok_heap *h)
+{
+    om_tok_bigram top = h->v[0], last = h->v[--h->n];
+    int i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && before(&h->v[c + 1], &h->v[c]))
+            c++;
+        if (!before(&h->v[c], &last))
+            break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n > 0)
+        h->v[i] = last;
+    return top;
+}
+
+int om_tok_split_utf8(om_tok_sym *syms, const char *s, size_t n)
+{
+    int ns = 0;
+    for (size_t off = 0; off < n;) {
+        size_t cl = (size_t)om_utf8_len((uint8_t)s[off]);
+        if (cl > n - off)
+            cl = n - off;
+        syms[ns] = (om_tok_sym){ ns - 1, off + cl == n ? -1 : ns + 1, (uint32_t)off,
+                                 (uint32_t)cl };
+        off += cl;
+        ns++;
+    }
+    return ns;
+}
+
+static int queue_pair(om_tok_sym *syms, om_tok_heap *q, om_tok_pair_fn pair, void *ctx,
+                      int left, int right)
+{
+    if (left < 0 || right < 0)
+        return 0;
+    double prio;
+    int rc = pair(ctx, &syms[left], &syms[right], &prio);
+    if (rc <= 0)
+        return rc;
+    return heap_push(q, (om_tok_bigram){ left, right, prio, syms[left].n + syms[right].n });
+}
+
+int om_tok_merge(om_tok_sym *syms, int ns, om_tok_heap *q, om_tok_pair_fn pair, void *ctx)
+{
+    int rc = 0;
+    q->n = 0;
+    for (int i = 1; i < ns && rc == 0; i++)
+        rc = queue_pair(syms, q, pair, ctx, i - 1, i);
+    while (rc == 0 && q->n > 0) {
+        om_tok_bigram b = heap_pop(q);
+        om_tok_sym *l = &syms[b.left], *r = &syms[b.right];
+        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
+            continue;
+        l->n += r->n;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next >= 0)
+            syms[r->next].prev = b.left;
+        rc = queue_pair(syms, q, pair, ctx, l->prev, b.left);
+        if (rc == 0)
+            rc = queue_pair(syms, q, pair, ctx, b.left, l->next);
+    }
+    return rc;
+}
+
 /* ---- loading ---- */
 
 #define FAIL(code, ...) do { snprintf(err, errlen, __VA_ARGS__); rc = (code); goto fail; } while (0)

@@ -9,55 +9,6 @@
 #include "tokenizer_impl.h"
 #include "unicode.h"
 
-typedef struct sym { int prev, next; uint32_t off, n; } sym;
-typedef struct bigram { int left, right, rank; uint32_t size; } bigram;
-
-static int before(const bigram *a, const bigram *b)
-{
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-typedef struct heap { bigram *v; int n, cap; } heap;
-
-static int heap_push(heap *h, bigram b)
-{
-    if (h->n == h->cap) {
-        int cap = h->cap ? h->cap * 2 : 64;
-        bigram *v = realloc(h->v, (size_t)cap * sizeof(*v));
-        if (!v)
-            return OM_ENOMEM;
-        h->v = v;
-        h->cap = cap;
-    }
-    int i = h->n++;
-    while (i > 0 && before(&b, &h->v[(i - 1) / 2])) {
-        h->v[i] = h->v[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    h->v[i] = b;
-    return 0;
-}
-
-static bigram heap_pop(heap *h)
-{
-    bigram top = h->v[0], last = h->v[--h->n];
-    int i = 0;
-    for (;;) {
-        int c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && before(&h->v[c + 1], &h->v[c]))
-            c++;
-        if (!before(&h->v[c], &last))
-            break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n > 0)
-        h->v[i] = last;
-    return top;
-}
-
 /* GPT-2's bytes_to_unicode: printable Latin-1 bytes map to themselves, the other 68
  * (0x00-0x20, 0x7F-0xA0, 0xAD) to U+0100.. in byte order. */
 static uint32_t byte_cpt(uint8_t b)
@@ -85,18 +36,17 @@ int om_tok_gpt2_byte(uint32_t cpt)
 typedef struct session {
     const om_tokenizer *t;
     const char *w;              /* the byte-encoded word */
-    sym *syms;
-    int nsyms, cap;
-    heap q;
+    om_tok_sym *syms;
+    int cap;
+    om_tok_heap q;
     char *key;                  /* "left right" scratch */
     size_t keycap;
 } session;
 
-static int add_bigram(session *ss, int left, int right)
+/* A pair merges when "left right" is a merge; the lower its rank, the sooner. */
+static int merge_rank(void *ctx, const om_tok_sym *l, const om_tok_sym *r, double *prio)
 {
-    if (left < 0 || right < 0)
-        return 0;
-    const sym *l = &ss->syms[left], *r = &ss->syms[right];
+    session *ss = ctx;
     size_t kn = (size_t)l->n + 1 + r->n;
     if (kn > ss->keycap) {
         char *k = realloc(ss->key, kn);
@@ -111,7 +61,8 @@ static int add_bigram(session *ss, int left, int right)
     int rank = om_strtab_find(&ss->t->merges, ss->key, kn);
     if (rank < 0)
         return 0;
-    return heap_push(&ss->q, (bigram){ left, right, rank, l->n + r->n });
+    *prio = -(double)rank;
+    return 1;
 }
 
 /* Merges within one byte-encoded word and appends the resulting ids. */
@@ -119,46 +70,23 @@ static int bpe_word(session *ss, const char *w, size_t n, i32vec *out)
 {
     const om_tokenizer *t = ss->t;
     if (n + 1 > (size_t)ss->cap) {
-        sym *s = realloc(ss->syms, (n + 1) * sizeof(*s));
+        om_tok_sym *s = realloc(ss->syms, (n + 1) * sizeof(*s));
         if (!s)
             return OM_ENOMEM;
         ss->syms = s;
         ss->cap = (int)n + 1;
     }
     ss->w = w;
-    ss->q.n = 0;
-    int ns = 0;
+    int ns;
     if (t->ignore_merges && om_strtab_find(&t->vocab, w, n) >= 0) {
-        ss->syms[ns++] = (sym){ -1, -1, 0, (uint32_t)n };
+        ss->syms[0] = (om_tok_sym){ -1, -1, 0, (uint32_t)n };
+        ns = 1;
     } else {
-        for (size_t off = 0; off < n;) {
-            size_t cl = (size_t)om_utf8_len((uint8_t)w[off]);
-            if (cl > n - off)
-                cl = n - off;
-            ss->syms[ns] = (sym){ ns - 1, off + cl == n ? -1 : ns + 1, (uint32_t)off, (uint32_t)cl };
-            off += cl;
-            ns++;
-        }
+        ns = om_tok_split_utf8(ss->syms, w, n);
     }
-    int rc = 0;
-    for (int i = 1; i < ns && rc == 0; i++)
-        rc = add_bigram(ss, i - 1, i);
-    while (rc == 0 && ss->q.n > 0) {
-        bigram b = heap_pop(&ss->q);
-        sym *l = &ss->syms[b.left], *r = &ss->syms[b.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
-            continue;
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0)
-            ss->syms[r->next].prev = b.left;
-        rc = add_bigram(ss, l->prev, b.left);
-        if (rc == 0)
-            rc = add_bigram(ss, b.left, l->next);
-    }
+    int rc = om_tok_merge(ss->syms, ns, &ss->q, merge_rank, ss);
     for (int i = 0; i < ns && rc == 0; i++) {
-        const sym *y = &ss->syms[i];
+        const om_tok_sym *y = &ss->syms[i];
         if (y->n == 0)
             continue;
         int id = om_strtab_find(&t->vocab, w + y->off, y->n);

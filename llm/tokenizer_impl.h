@@ -54,6 +54,28 @@ void om_strtab_free(strtab *st);
 
 int  om_i32vec_push(i32vec *v, int32_t x);
 
+/* Greedy pair merging shared by SPM and BPE. A symbol is a byte range of the text in a
+ * doubly linked list; a merged-away symbol has n == 0. */
+typedef struct om_tok_sym { int prev, next; uint32_t off, n; } om_tok_sym;
+
+/* A queued merge; size is the pair's length when queued, so a pair made stale by a later
+ * merge of either side is recognized and skipped. */
+typedef struct om_tok_bigram { int left, right; double prio; uint32_t size; } om_tok_bigram;
+
+typedef struct om_tok_heap { om_tok_bigram *v; int n, cap; } om_tok_heap;
+
+/* Whether l and r may merge: 1 with *prio set (higher merges first), 0 if not, or < 0. */
+typedef int (*om_tok_pair_fn)(void *ctx, const om_tok_sym *l, const om_tok_sym *r,
+                              double *prio);
+
+/* One symbol per UTF-8 character of s[0..n) (a truncated tail is one); syms holds n.
+ * Returns the number of symbols. */
+int om_tok_split_utf8(om_tok_sym *syms, const char *s, size_t n);
+
+/* Merges syms[0..ns) pair by pair, highest prio first and the leftmost on ties, until no
+ * adjacent pair may merge. q is the caller's scratch heap, emptied first. */
+int om_tok_merge(om_tok_sym *syms, int ns, om_tok_heap *q, om_tok_pair_fn pair, void *ctx);
+
 /* Model passes over one raw-text fragment, appending ids to out. */
 int om_tok_spm_fragment(const om_tokenizer *t, const char *text, size_t len, int prefix_space,
                         i32vec *out);

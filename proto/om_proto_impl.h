@@ -2,6 +2,7 @@
 #ifndef OM_PROTO_IMPL_H
 #define OM_PROTO_IMPL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <msgpack.h>
@@ -18,5 +19,20 @@ int om_proto_unpack(msgpack_unpacked *u, const void *buf, size_t len,
 
 /* msgpack object type as a word for error messages ("str", "uint", ...). */
 const char *om_proto_typename(const msgpack_object *o);
+
+/* Frame 0 of a request or reply: checks the frame count and frame 0's size against lim,
+ * then unpacks it into u, which needs destroying from then on (*live is set even when
+ * unpacking fails), and requires a map there (*root). */
+struct om_frame;
+int om_proto_decode_head(msgpack_unpacked *u, bool *live, const struct om_frame *frames,
+                         size_t n, const struct om_proto_limits *lim,
+                         const msgpack_object **root, char *err, size_t errlen);
+
+/* A malloc'ed copy of frames[0..n), which the decoded message keeps. */
+int om_proto_copy_frames(struct om_frame **out, const struct om_frame *frames, size_t n,
+                         char *err, size_t errlen);
+
+/* The index of name[0..len) in names[0..count), or -1. */
+int om_proto_name_index(const char *const *names, int count, const char *name, size_t len);
 
 #endif

@@ -112,25 +112,13 @@ static int decode_body(om_reply_msg *r, const msgpack_object *root, char *err, s
 static int decode(om_reply_msg *r, const om_frame *frames, size_t n, const om_proto_limits *lim,
                   char *err, size_t errlen)
 {
-    if (n == 0)
-        return om_proto_fail(err, errlen, OM_EFORMAT, "message has no frames");
-    if (n > lim->max_frames)
-        return om_proto_fail(err, errlen, OM_ERANGE, "message has %zu frames (limit %u)", n, lim->max_frames);
-    if (frames[0].size > lim->max_header_bytes)
-        return om_proto_fail(err, errlen, OM_ERANGE, "frame 0 has %zu bytes (limit %u)", frames[0].size,
-                             lim->max_header_bytes);
-    int ret = om_proto_unpack(&r->unpacked, frames[0].data, frames[0].size, lim, err, errlen);
-    r->live = true;
+    const msgpack_object *root;
+    int ret = om_proto_decode_head(&r->unpacked, &r->live, frames, n, lim, &root, err, errlen);
     if (ret < 0)
         return ret;
-    const msgpack_object *root = &r->unpacked.data;
-    if (root->type != MSGPACK_OBJECT_MAP)
-        return om_proto_fail(err, errlen, OM_EFORMAT, "frame 0: expected map, got %s", om_proto_typename(root));
     r->body = *root;
-    r->frames = malloc(n * sizeof *r->frames);
-    if (!r->frames)
-        return om_proto_fail(err, errlen, OM_ENOMEM, "out of memory");
-    memcpy(r->frames, frames, n * sizeof *frames);
+    if ((ret = om_proto_copy_frames(&r->frames, frames, n, err, errlen)) < 0)
+        return ret;
     r->n_frames = n - 1;
 
     const char *type;
@@ -139,10 +127,7 @@ static int decode(om_reply_msg *r, const om_frame *frames, size_t n, const om_pr
         (ret = om_map_u64(root, "", "seq", &r->seq, err, errlen)) < 0 ||
         (ret = om_map_str(root, "", "type", &type, &tlen, err, errlen)) < 0)
         return ret == OM_ENOENT ? OM_EFORMAT : ret;
-    r->type = -1;
-    for (int i = 0; i < OM_REPLY_COUNT_; i++)
-        if (strlen(type_names[i]) == tlen && memcmp(type_names[i], type, tlen) == 0)
-            r->type = i;
+    r->type = om_proto_name_index(type_names, OM_REPLY_COUNT_, type, tlen);
     if (r->type < 0)
         return om_proto_fail(err, errlen, OM_EUNSUPPORTED, "type: unknown reply type");
     ret = decode_body(r, root, err, errlen);

@@ -19,12 +19,18 @@ const char *om_op_name(int op)
     return op >= 0 && op < OM_OP_COUNT_ ? op_names[op] : NULL;
 }
 
+int om_proto_name_index(const char *const *names, int count, const char *name, size_t len)
+{
+    for (int i = 0; i < count; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
+            return i;
+    return -1;
+}
+
 int om_op_from_name(const char *name, size_t len)
 {
-    for (int i = 0; i < OM_OP_COUNT_; i++)
-        if (strlen(op_names[i]) == len && memcmp(op_names[i], name, len) == 0)
-            return i;
-    return OM_EUNSUPPORTED;
+    int op = om_proto_name_index(op_names, OM_OP_COUNT_, name, len);
+    return op < 0 ? OM_EUNSUPPORTED : op;
 }
 
 const char *om_dtype_name(int dtype)
@@ -315,8 +321,9 @@ static int check_keys(const msgpack_object *map, const char *path, char *err, si
     return ret;
 }
 
-static int decode(om_req *r, const om_frame *frames, size_t n, const om_proto_limits *lim,
-                  char *err, size_t errlen)
+int om_proto_decode_head(msgpack_unpacked *u, bool *live, const om_frame *frames, size_t n,
+                         const om_proto_limits *lim, const msgpack_object **root, char *err,
+                         size_t errlen)
 {
     if (n == 0)
         return om_proto_fail(err, errlen, OM_EFORMAT, "message has no frames");
@@ -325,13 +332,33 @@ static int decode(om_req *r, const om_frame *frames, size_t n, const om_proto_li
     if (frames[0].size > lim->max_header_bytes)
         return om_proto_fail(err, errlen, OM_ERANGE, "frame 0 has %zu bytes (limit %u)", frames[0].size,
                              lim->max_header_bytes);
-    int ret = om_proto_unpack(&r->unpacked, frames[0].data, frames[0].size, lim, err, errlen);
-    r->live = true;
+    int ret = om_proto_unpack(u, frames[0].data, frames[0].size, lim, err, errlen);
+    *live = true;
     if (ret < 0)
         return ret;
-    const msgpack_object *root = &r->unpacked.data;
-    if (root->type != MSGPACK_OBJECT_MAP)
-        return om_proto_fail(err, errlen, OM_EFORMAT, "frame 0: expected map, got %s", om_proto_typename(root));
+    *root = &u->data;
+    if ((*root)->type != MSGPACK_OBJECT_MAP)
+        return om_proto_fail(err, errlen, OM_EFORMAT, "frame 0: expected map, got %s", om_proto_typename(*root));
+    return 0;
+}
+
+int om_proto_copy_frames(om_frame **out, const om_frame *frames, size_t n, char *err,
+                         size_t errlen)
+{
+    *out = malloc(n * sizeof **out);
+    if (!*out)
+        return om_proto_fail(err, errlen, OM_ENOMEM, "out of memory");
+    memcpy(*out, frames, n * sizeof *frames);
+    return 0;
+}
+
+static int decode(om_req *r, const om_frame *frames, size_t n, const om_proto_limits *lim,
+                  char *err, size_t errlen)
+{
+    const msgpack_object *root;
+    int ret = om_proto_decode_head(&r->unpacked, &r->live, frames, n, lim, &root, err, errlen);
+    if (ret < 0)
+        return ret;
     if ((ret = check_keys(root, "frame 0", err, errlen)) < 0)
         return ret;
     const msgpack_object *id = om_map_get(root, "id");
@@ -377,10 +404,8 @@ static int decode(om_req *r, const om_frame *frames, size_t n, const om_proto_li
             return ret;
         r->args = *args;
     }
-    r->frames = malloc(n * sizeof *r->frames);
-    if (!r->frames)
-        return om_proto_fail(err, errlen, OM_ENOMEM, "out of memory");
-    memcpy(r->frames, frames, n * sizeof *frames);
+    if ((ret = om_proto_copy_frames(&r->frames, frames, n, err, errlen)) < 0)
+        return ret;
     r->n_frames = n - 1;
     return 0;
 }

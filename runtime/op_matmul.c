@@ -159,26 +159,24 @@ static uint64_t weight_end(const om_tensor *w)
     return end;
 }
 
-/* matvec or matmul through a texel view of W's buffer: RGBA16F for F16 (the fetch
- * converts the halves), RGBA32UI for the rest. The view is bounded by
- * maxTexelBufferElements (and 2^31 bytes), so a weight past its end is refused rather
- * than read wrapped. */
-static int dispatch_texel(om_cmd *c, const om_tensor *w, int vec, struct mm_push *pc,
-                          const uint32_t *spec, int n_spec, uint32_t gx, uint32_t gy,
-                          uint32_t gz, om_buf *const *reads, om_buf *const *writes)
+/* The matvec through a texel view of W's buffer: RGBA16F for F16 (the fetch converts
+ * the halves), RGBA32UI for the rest. The view is bounded by maxTexelBufferElements
+ * (and 2^31 bytes), so a weight past its end is refused rather than read wrapped. */
+static int matvec_texel(om_cmd *c, const om_tensor *w, struct mm_push *pc, const uint32_t *spec,
+                        uint32_t gx, uint32_t gy, uint32_t gz, om_buf *const *reads,
+                        om_buf *const *writes)
 {
     om_gpu *gpu = om_cmd_gpu(c);
-    /* F16 matvec rows of a multiple of 16 values take 16 per block (see quant.glsl). */
-    const int x16 = vec && w->type == OM_TYPE_F16 && w->ne[0] % 16 == 0;
+    /* F16 rows of a multiple of 16 values take 16 per block (see quant.glsl). */
+    const int x16 = w->type == OM_TYPE_F16 && w->ne[0] % 16 == 0;
     const int fmt = w->type == OM_TYPE_F16 ? OM_TEXEL_RGBA16F : OM_TEXEL_RGBA32UI;
     const uint64_t texel = fmt == OM_TEXEL_RGBA16F ? 8 : 16;
     char name[32], why[256], sw[96];
-    snprintf(name, sizeof(name), "%s_%s_tb", vec ? "matvec" : "matmul",
-             x16 ? "f16x16" : variant(w->type));
+    snprintf(name, sizeof(name), "matvec_%s_tb", x16 ? "f16x16" : variant(w->type));
     om_pipe *p;
     uint32_t base;
     uint64_t limit;
-    int err = om_gpu_pipeline_texel(gpu, name, spec, n_spec, sizeof(*pc), &p);
+    int err = om_gpu_pipeline_texel(gpu, name, spec, 2, sizeof(*pc), &p);
     if (err == 0)
         err = om_cmd_bind_texels(c, p, w->buf, fmt, &base, &limit);
     if (err < 0) {
@@ -249,10 +247,12 @@ int om_op_matmul(om_cmd *c, const om_tensor *y, const om_tensor *x, const om_ten
     };
     const uint32_t spec_vec[2] = { wg, rows };
     const uint32_t spec_mm[3] = { wg, tm, tn };
-    if (info->weight_access == OM_ACCESS_TEXEL) {
+    /* Only the matvec: the tiled kernel feeds TM FMAs per weight load, and texel reads
+     * there measured no clear gain (PERFORMANCE.md "## Ops"). */
+    if (vec && info->weight_access == OM_ACCESS_TEXEL) {
         om_buf *const rd[2] = { w->buf, x->buf }, *const wr[1] = { y->buf };
-        return dispatch_texel(c, w, vec, &pc, vec ? spec_vec : spec_mm, vec ? 2 : 3,
-                              (uint32_t)gx, (uint32_t)gy, (uint32_t)batches, rd, wr);
+        return matvec_texel(c, w, &pc, spec_vec, (uint32_t)gx, (uint32_t)gy, (uint32_t)batches,
+                            rd, wr);
     }
     char name[32];
     snprintf(name, sizeof(name), "%s_%s", vec ? "matvec" : "matmul", variant(w->type));

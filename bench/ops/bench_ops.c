@@ -196,22 +196,23 @@ static void row(const char *what, const char *size, const sample *s, double byte
            size, s->sec * 1e3, s->cpu / s->sec, gbs, ref_gbs, gbs / ref_gbs);
 }
 
-/* One matvec problem on one device: W, x, y. */
+/* One y = x·Wᵀ problem (M columns of x) on one device: W, x, y. */
 typedef struct mv_set {
     om_buf   *bw, *bx, *by;
     om_tensor tw, tx, ty;
 } mv_set;
 
-static int mv_open(om_gpu *gpu, int type, int64_t K, int64_t N, const float *x, mv_set *m)
+static int mv_open(om_gpu *gpu, int type, int64_t K, int64_t N, int64_t M, const float *x,
+                   mv_set *m)
 {
     int err = make_weights(gpu, type, K, N, &m->bw, &m->tw);
     if (!err)
-        err = upload(gpu, x, (uint64_t)K * 4, &m->bx);
+        err = upload(gpu, x, (uint64_t)(K * M) * 4, &m->bx);
     if (!err)
-        err = om_buf_create(gpu, (uint64_t)N * 4, OM_BUF_DEVICE, &m->by);
+        err = om_buf_create(gpu, (uint64_t)(N * M) * 4, OM_BUF_DEVICE, &m->by);
     if (!err) {
-        m->tx = om_tensor_make(m->bx, 0, OM_TYPE_F32, K, 1, 1, 1);
-        m->ty = om_tensor_make(m->by, 0, OM_TYPE_F32, N, 1, 1, 1);
+        m->tx = om_tensor_make(m->bx, 0, OM_TYPE_F32, K, M, 1, 1);
+        m->ty = om_tensor_make(m->by, 0, OM_TYPE_F32, N, M, 1, 1);
     }
     return err;
 }
@@ -231,10 +232,10 @@ static int bench_matvec(om_gpu *gpu, om_gpu *tex, int type, int64_t K, int64_t N
     int err = x ? 0 : OM_ENOMEM;
     if (!err) {
         fill_random(x, (size_t)K, 3);
-        err = mv_open(gpu, type, K, N, x, &b);
+        err = mv_open(gpu, type, K, N, 1, x, &b);
     }
     if (!err && tex)
-        err = mv_open(tex, type, K, N, x, &t);
+        err = mv_open(tex, type, K, N, 1, x, &t);
     om_buf *bw = b.bw, *by = b.by;
     const om_gpu_info *info = om_gpu_get_info(gpu);
     const uint32_t spec[2] = { info->subgroup_size, 16 };

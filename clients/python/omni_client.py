@@ -392,7 +392,8 @@ def _media_args(video, image, url, frames):
     if isinstance(media, (bytes, bytearray, memoryview)):
         value = Payload(media)
     elif url or "://" in media:
-        value = media if "://" in media else os.path.abspath(media)
+        # omnid runs elsewhere: a relative path means nothing there
+        value = os.path.abspath(media) if "://" not in media and os.path.exists(media) else media
     else:
         with open(media, "rb") as f:
             value = Payload(f.read())

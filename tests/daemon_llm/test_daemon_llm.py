@@ -16,14 +16,12 @@ import threading
 import time
 
 OMNID, OMNI, OMNI_RUN, MODEL, CLIENT_DIR = sys.argv[1:6]
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from omtest import check, split_preload  # noqa: E402
+
+OURS_ENV = split_preload()
 sys.path.insert(0, CLIENT_DIR)
 import omni_client as oc  # noqa: E402
-
-
-def check(cond, what):
-    if not cond:
-        raise SystemExit(f"FAIL: {what}")
-    print(f"ok: {what}")
 
 
 def start(tmp, name, *extra):
@@ -32,7 +30,7 @@ def start(tmp, name, *extra):
     p = subprocess.Popen([OMNID, "--quiet", "--ready-file", ready,
                           "--front", "tcp://127.0.0.1:*", "--pub", "tcp://127.0.0.1:*",
                           "--sensors", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*",
-                          *extra], stdout=log, stderr=log)
+                          *extra], stdout=log, stderr=log, env=OURS_ENV)
     for _ in range(600):
         if os.path.exists(ready) and "front=" in open(ready).read():
             break
@@ -73,7 +71,7 @@ def main():
 
         # The same greedy continuation from the library, without the daemon.
         lib = subprocess.run([OMNI_RUN, MODEL, "-p", "Hello world", "-n", "8", "--temp", "0"],
-                             capture_output=True, check=True).stdout
+                             capture_output=True, check=True, env=OURS_ENV).stdout
         check(lib.rstrip(b"\n") == text.encode("utf-8", "surrogateescape").rstrip(b"\n")
               or lib.decode("utf-8", "replace").rstrip("\n") == text.rstrip("\n"),
               "daemon and omni-run give the same greedy text")
@@ -135,11 +133,11 @@ def main():
 
         # The CLI: streamed text on stdout, exit 0.
         cli = subprocess.run([OMNI, "-e", ep, "generate", "Hello world", "-n", "8", "--temp", "0"],
-                             capture_output=True)
+                             capture_output=True, env=OURS_ENV)
         check(cli.returncode == 0 and cli.stdout.rstrip(b"\n") == lib.rstrip(b"\n"),
               "omni generate prints the same text")
         cli = subprocess.run([OMNI, "-e", ep, "chat", "-n", "3"], input=b"hello\n/reset\nbye\n",
-                             capture_output=True)
+                             capture_output=True, env=OURS_ENV)
         check(cli.returncode == 0 and cli.stdout.count(b"\n") >= 2, "omni chat answers each line")
     finally:
         stop(p)

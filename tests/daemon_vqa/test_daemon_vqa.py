@@ -20,25 +20,14 @@ import numpy as np
 
 OMNID, OMNI, OMNI_RUN, PACK, CLIENT_DIR = sys.argv[1:6]
 
-# Sanitizer builds preload ASan and lavapipe (OM_VULKAN_TEST_ENV) for our executables;
-# the interpreter and ffmpeg are not ours to leak-check: run without the preload, and
-# give it back to omnid, omni and omni-run only.
-PRELOAD = os.environ.pop("OM_TEST_PRELOAD", None)
-if PRELOAD is None and "LD_PRELOAD" in os.environ:
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    env["OM_TEST_PRELOAD"] = os.environ["LD_PRELOAD"]
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
-OURS_ENV = dict(os.environ, LD_PRELOAD=PRELOAD) if PRELOAD else None
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from omtest import check, split_preload  # noqa: E402
+
+OURS_ENV = split_preload()
 sys.path.insert(0, CLIENT_DIR)
 import omni_client as oc  # noqa: E402
 
 TOL = 1e-4
-
-
-def check(cond, what):
-    if not cond:
-        raise SystemExit(f"FAIL: {what}")
-    print(f"ok: {what}")
 
 
 def ffmpeg(*args):
@@ -217,6 +206,20 @@ def main():
                              capture_output=True, env=OURS_ENV)
         check(cli.returncode == 1 and b"args.video" in cli.stderr,
               "omni ask on a bad file exits 1 with the reason")
+    finally:
+        stop(p, log)
+
+    # media.local = off (a daemon exposed on a network): paths and file: URLs are refused,
+    # uploads still work.
+    p, ep, log = start(tmp, "remote", "--pack", PACK, "--set", "media.local=off")
+    try:
+        c = oc.Client(ep, timeout=120)
+        for target in (m["h264"], "file://" + m["h264"]):
+            e = refused(lambda: collect(c.ask("x", video=target, url=True, max_tokens=2)), f"remote {target}")
+            check(e.code == "EINVAL" and "media.local" in e.message, f"media.local=off refuses {target[:7]}...")
+        e = refused(lambda: c.embed(image="lavfi:testsrc", url=True), "remote lavfi")
+        check(e.code == "EINVAL", "media.local=off refuses lavfi graphs")
+        check(c.embed(video=m["h264"])[1].shape == (32,), "media.local=off still takes uploads")
     finally:
         stop(p, log)
 

@@ -16,97 +16,16 @@ must agree, which pins the permutation convention.
 Usage: tools/golden/llama_ref.py MODEL.gguf PREFIX --tokens 1,2,3 [--greedy K]
 """
 import argparse
-import struct
+import os
 import sys
 
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from gguf_py import Reader  # noqa: E402
+
 torch.set_num_threads(1)
-
-U8, I8, U16, I16, U32, I32, F32T, BOOL, STR, ARR, U64, I64, F64 = range(13)
-SCALAR_FMT = {U8: '<B', I8: '<b', U16: '<H', I16: '<h', U32: '<I', I32: '<i', F32T: '<f',
-              BOOL: '<?', U64: '<Q', I64: '<q', F64: '<d'}
-BLOCK = {0: (1, 4), 1: (1, 2), 2: (32, 18), 8: (32, 34)}      # type -> (values, bytes) per block
-
-
-class GGUF:
-    """Minimal GGUF v2/v3 reader: metadata and tensors, dequantized to float64 numpy arrays."""
-
-    def __init__(self, path):
-        self.b = open(path, 'rb').read()
-        self.o = 0
-        if self.b[:4] != b'GGUF':
-            raise SystemExit('%s: not a GGUF file' % path)
-        self.o = 4
-        ver, = self.unpack('<I')
-        if ver not in (2, 3):
-            raise SystemExit('%s: GGUF version %d' % (path, ver))
-        n_tensors, n_kv = self.unpack('<qq')
-        self.kv = {}
-        for _ in range(n_kv):
-            key = self.string()
-            t, = self.unpack('<i')
-            self.kv[key] = self.value(t)
-        self.info = {}
-        for _ in range(n_tensors):
-            name = self.string()
-            nd, = self.unpack('<I')
-            ne = self.unpack('<%dq' % nd)
-            t, off = self.unpack('<iQ')
-            self.info[name] = (ne, t, off)
-        align = self.kv.get('general.alignment', 32)
-        self.data = (self.o + align - 1) // align * align
-
-    def unpack(self, fmt):
-        v = struct.unpack_from(fmt, self.b, self.o)
-        self.o += struct.calcsize(fmt)
-        return v
-
-    def string(self):
-        n, = self.unpack('<Q')
-        s = self.b[self.o:self.o + n]
-        self.o += n
-        return s.decode('utf-8', errors='replace')
-
-    def value(self, t):
-        if t == STR:
-            return self.string()
-        if t == ARR:
-            at, n = self.unpack('<iQ')
-            if at == STR:
-                return [self.string() for _ in range(n)]
-            fmt = SCALAR_FMT[at]
-            vals = struct.unpack_from('<%d%s' % (n, fmt[1]), self.b, self.o)
-            self.o += struct.calcsize(fmt) * n
-            return list(vals)
-        v, = self.unpack(SCALAR_FMT[t])
-        return v
-
-    def has(self, name):
-        return name in self.info
-
-    def tensor(self, name):
-        """PyTorch-order float64 array (ne reversed)."""
-        ne, t, off = self.info[name]
-        if t not in BLOCK:
-            raise SystemExit('%s: ggml type %d not supported (f32, f16, q4_0, q8_0)' % (name, t))
-        n = int(np.prod(ne))
-        vals, size = BLOCK[t]
-        raw = self.b[self.data + off:self.data + off + n // vals * size]
-        if t == 0:
-            x = np.frombuffer(raw, '<f4').astype(np.float64)
-        elif t == 1:
-            x = np.frombuffer(raw, '<f2').astype(np.float64)
-        elif t == 8:
-            blk = np.frombuffer(raw, dtype=[('d', '<f2'), ('qs', 'i1', 32)])
-            x = (blk['d'].astype(np.float64)[:, None] * blk['qs'].astype(np.float64)).reshape(-1)
-        else:
-            blk = np.frombuffer(raw, dtype=[('d', '<f2'), ('qs', 'u1', 16)])
-            lo = (blk['qs'] & 15).astype(np.float64) - 8
-            hi = (blk['qs'] >> 4).astype(np.float64) - 8
-            x = (blk['d'].astype(np.float64)[:, None] * np.concatenate([lo, hi], axis=1)).reshape(-1)
-        return x.reshape(tuple(reversed(ne)))
 
 
 def rms_norm(x, g, eps):
@@ -155,14 +74,13 @@ def attention(q, k, v, n_rep):
 
 class Llama:
     def __init__(self, g):
-        if g.kv.get('general.architecture') != 'llama':
-            raise SystemExit('general.architecture is %r, not llama' % g.kv.get('general.architecture'))
-        kv = g.kv
-        self.n_layer = kv['llama.block_count']
-        self.n_head = kv['llama.attention.head_count']
-        self.n_head_kv = kv.get('llama.attention.head_count_kv', self.n_head)
-        self.eps = kv['llama.attention.layer_norm_rms_epsilon']
-        self.base = kv.get('llama.rope.freq_base', 10000.0)
+        if g.get('general.architecture') != 'llama':
+            raise SystemExit('general.architecture is %r, not llama' % g.get('general.architecture'))
+        self.n_layer = g.need('llama.block_count')
+        self.n_head = g.need('llama.attention.head_count')
+        self.n_head_kv = g.get('llama.attention.head_count_kv', self.n_head)
+        self.eps = g.need('llama.attention.layer_norm_rms_epsilon')
+        self.base = g.get('llama.rope.freq_base', 10000.0)
         t = lambda n: torch.from_numpy(g.tensor(n).copy())
         self.embd = t('token_embd.weight')
         self.out_norm = t('output_norm.weight')
@@ -175,7 +93,7 @@ class Llama:
                                  'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down')})
         self.n_embd = self.embd.shape[1]
         self.hd = self.n_embd // self.n_head
-        if kv.get('llama.rope.dimension_count', self.hd) != self.hd:
+        if g.get('llama.rope.dimension_count', self.hd) != self.hd:
             raise SystemExit('partial RoPE (dimension_count != head_dim) is not modelled')
         self.max_check = 0.0
 
@@ -209,7 +127,7 @@ def main():
     ap.add_argument('--tokens', required=True, help='comma-separated prompt token ids')
     ap.add_argument('--greedy', type=int, default=8, help='tokens of greedy continuation')
     a = ap.parse_args()
-    g = GGUF(a.model)
+    g = Reader(a.model)
     m = Llama(g)
     ids = [int(s) for s in a.tokens.split(',')]
     n_vocab = m.embd.shape[0]

@@ -529,3 +529,10 @@ int media_open_decoder(om_media *src, int idx, AVCodecContext **out)
     *out = c;
     return 0;
 }
+
+int media_open_video(om_media *src)
+{
+    if (src->vidx < 0)
+        return media_fail(src, OM_ENOENT, 0, "no video stream");
+    return media_open_decoder(src, src->vidx, &src->vdec);
+}

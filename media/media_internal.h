@@ -73,6 +73,8 @@ int media_averr(om_media *src, int averr);
 void media_arm(om_media *src);
 /* Opens the decoder of stream idx (lazily, on first use). */
 int media_open_decoder(om_media *src, int idx, AVCodecContext **out);
+/* The video decoder (src->vdec), opened on first use; OM_ENOENT without a video stream. */
+int media_open_video(om_media *src);
 /* Opens the source again from its start: the rewind of inputs whose demuxer cannot
  * seek (raw streams without timestamps). On failure src->fmt is NULL and every call
  * but om_media_close returns OM_EMEDIA (src->err says why). */

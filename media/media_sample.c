@@ -158,9 +158,7 @@ int om_media_sample_frames(om_media *src, int n, double fps_cap, const om_media_
     if (n > src->opts.max_frames)
         return media_fail(src, OM_ERANGE, 0, "%d frames exceed max_frames %d",
                           n, src->opts.max_frames);
-    if (src->vidx < 0)
-        return media_fail(src, OM_ENOENT, 0, "no video stream");
-    int r = media_open_decoder(src, src->vidx, &src->vdec);
+    int r = media_open_video(src);
     if (r < 0)
         return r;
 

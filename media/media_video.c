@@ -178,9 +178,7 @@ int om_media_seek(om_media *src, double t)
         return OM_EINVAL;
     if (!src->fmt)
         return OM_EMEDIA;
-    if (src->vidx < 0)
-        return media_fail(src, OM_ENOENT, 0, "no video stream");
-    int r = media_open_decoder(src, src->vidx, &src->vdec);
+    int r = media_open_video(src);
     if (r < 0)
         return r;
     src->seek_retries = 0;
@@ -337,9 +335,7 @@ int om_media_read_video(om_media *src, const om_media_size *size, om_media_frame
     memset(frame, 0, sizeof(*frame));
     if (!src->fmt)
         return OM_EMEDIA;
-    if (src->vidx < 0)
-        return media_fail(src, OM_ENOENT, 0, "no video stream");
-    int r = media_open_decoder(src, src->vidx, &src->vdec);
+    int r = media_open_video(src);
     if (r < 0)
         return r;
     double t = 0;

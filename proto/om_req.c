@@ -99,15 +99,26 @@ static int wrong(const char *path, const char *key, const char *want, const msgp
                          path && *path ? "." : "", key, want, om_proto_typename(o));
 }
 
+/* Finds map[key] of the given type, or fails naming path.key and what it is instead. */
+static int lookup_as(const msgpack_object *map, const char *path, const char *key,
+                     msgpack_object_type type, const char *want, const msgpack_object **o,
+                     char *err, size_t errlen)
+{
+    int ret = lookup(map, path, key, o, err, errlen);
+    if (ret < 0)
+        return ret;
+    if ((*o)->type != type)
+        return wrong(path, key, want, *o, err, errlen);
+    return 0;
+}
+
 int om_map_str(const msgpack_object *map, const char *path, const char *key, const char **s,
                size_t *len, char *err, size_t errlen)
 {
     const msgpack_object *o;
-    int ret = lookup(map, path, key, &o, err, errlen);
+    int ret = lookup_as(map, path, key, MSGPACK_OBJECT_STR, "str", &o, err, errlen);
     if (ret < 0)
         return ret;
-    if (o->type != MSGPACK_OBJECT_STR)
-        return wrong(path, key, "str", o, err, errlen);
     *s = o->via.str.ptr;
     *len = o->via.str.size;
     return 0;
@@ -117,11 +128,9 @@ int om_map_u64(const msgpack_object *map, const char *path, const char *key, uin
                char *err, size_t errlen)
 {
     const msgpack_object *o;
-    int ret = lookup(map, path, key, &o, err, errlen);
+    int ret = lookup_as(map, path, key, MSGPACK_OBJECT_POSITIVE_INTEGER, "uint", &o, err, errlen);
     if (ret < 0)
         return ret;
-    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        return wrong(path, key, "uint", o, err, errlen);
     *v = o->via.u64;
     return 0;
 }
@@ -162,11 +171,9 @@ int om_map_bool(const msgpack_object *map, const char *path, const char *key, bo
                 char *err, size_t errlen)
 {
     const msgpack_object *o;
-    int ret = lookup(map, path, key, &o, err, errlen);
+    int ret = lookup_as(map, path, key, MSGPACK_OBJECT_BOOLEAN, "bool", &o, err, errlen);
     if (ret < 0)
         return ret;
-    if (o->type != MSGPACK_OBJECT_BOOLEAN)
-        return wrong(path, key, "bool", o, err, errlen);
     *v = o->via.boolean;
     return 0;
 }
@@ -175,11 +182,9 @@ int om_map_map(const msgpack_object *map, const char *path, const char *key,
                const msgpack_object **v, char *err, size_t errlen)
 {
     const msgpack_object *o;
-    int ret = lookup(map, path, key, &o, err, errlen);
+    int ret = lookup_as(map, path, key, MSGPACK_OBJECT_MAP, "map", &o, err, errlen);
     if (ret < 0)
         return ret;
-    if (o->type != MSGPACK_OBJECT_MAP)
-        return wrong(path, key, "map", o, err, errlen);
     *v = o;
     return 0;
 }
@@ -231,10 +236,8 @@ int om_map_tensor(const msgpack_object *map, const char *path, const char *key,
         return om_proto_fail(err, errlen, OM_EUNSUPPORTED, "%s.dtype: '%s' is not f32, f16 or i32", sub,
                              printable(dt, dtlen, pb, sizeof pb));
     }
-    if ((ret = lookup(o, sub, "shape", &v, err, errlen)) < 0)
+    if ((ret = lookup_as(o, sub, "shape", MSGPACK_OBJECT_ARRAY, "array", &v, err, errlen)) < 0)
         return ret;
-    if (v->type != MSGPACK_OBJECT_ARRAY)
-        return wrong(sub, "shape", "array", v, err, errlen);
     if (v->via.array.size > OM_PROTO_MAX_DIMS)
         return om_proto_fail(err, errlen, OM_ERANGE, "%s.shape: %u dims (limit %d)", sub,
                              v->via.array.size, OM_PROTO_MAX_DIMS);

@@ -7,7 +7,9 @@
  * core in Vulkan 1.2): a shader receives 64-bit addresses in push constants and needs
  * no descriptor sets, so a tensor larger than maxStorageBufferRange (128 MiB on
  * lavapipe) needs no splitting. Only maxMemoryAllocationSize bounds one buffer; a
- * larger request is refused with OM_ERANGE and a message naming both sizes.
+ * larger request is refused with OM_ERANGE and a message naming both sizes. The one
+ * exception: where it is faster (CPU devices), the matvec reads weights through a
+ * texel-buffer view of their buffer (om_gpu_pipeline_texel, om_cmd_bind_texels).
  *
  * Knows nothing of models or sockets. Not thread-safe: one om_gpu per thread that
  * records, or callers serialise. */
@@ -45,19 +47,20 @@ typedef struct om_gpu_info {
     uint32_t max_groups[3];        /* maxComputeWorkGroupCount */
     uint32_t vendor_id, device_id;
     /* Added for texel-buffer weight reads (additive). */
-    int      weight_access;        /* enum om_weight_access: how matvec reads weights */
+    int      weight_access;        /* enum om_weight_access: how the matvec reads weights */
     int      has_texel;            /* VK_KHR_push_descriptor + uniform texel buffers of
                                       RGBA32UI and RGBA16F */
     uint32_t max_texel_elements;   /* maxTexelBufferElements */
     uint32_t texel_align;          /* minTexelBufferOffsetAlignment */
 } om_gpu_info;
 
-/* How weight kernels read weights. BDA: buffer device addresses, as every other
- * buffer (GPUs: coalesced loads). TEXEL: texelFetch from a uniform texel-buffer view
- * of the weight's buffer: on CPU devices (lavapipe) a texel fetch compiles to straight
- * vector loads where a BDA/SSBO load is a per-lane scalar loop. The default is TEXEL on
- * CPU devices that have it, else BDA; $OMNID_WEIGHT_ACCESS=bda|texel overrides it at
- * open (an unknown value, or texel on a device without it, fails the open). */
+/* How om_op_matmul's matvec (M == 1) reads weights. BDA: buffer device addresses, as
+ * every other buffer (GPUs: coalesced loads). TEXEL: texelFetch from a uniform
+ * texel-buffer view of the weight's buffer: on CPU devices (lavapipe) a texel fetch
+ * compiles to straight vector loads where a BDA/SSBO load is a per-lane scalar loop.
+ * The default is TEXEL on CPU devices that have it, else BDA; $OMNID_WEIGHT_ACCESS=
+ * bda|texel overrides it at open (an unknown value, or texel on a device without it,
+ * fails the open). */
 enum om_weight_access { OM_ACCESS_BDA, OM_ACCESS_TEXEL };
 enum om_texel_format  { OM_TEXEL_RGBA32UI, OM_TEXEL_RGBA16F, OM_TEXEL_FORMATS };
 

@@ -38,12 +38,10 @@ void main()
     const uint i2 = gl_WorkGroupID.z % pc.B2, i3 = gl_WorkGroupID.z / pc.B2;
 
     /* Rows past N or M repeat the last one (never stored): no branch in the loop. */
-    /* With W_TEXEL, pc.w is the weight's byte offset in its texel view. */
-    const om_waddr wa = om_waddr(pc.w) + om_waddr(i2 / pc.r2) * pc.w_nb2 +
-                        om_waddr(i3 / pc.r3) * pc.w_nb3;
-    om_waddr wr[TN];
+    const uint64_t wa = pc.w + uint64_t(i2 / pc.r2) * pc.w_nb2 + uint64_t(i3 / pc.r3) * pc.w_nb3;
+    uint64_t wr[TN];
     [[unroll]] for (uint j = 0; j < TN; j++)
-        wr[j] = wa + om_waddr(min(n0 + j * WG, pc.N - 1)) * pc.w_nb1;
+        wr[j] = wa + uint64_t(min(n0 + j * WG, pc.N - 1)) * pc.w_nb1;
     const uint64_t xa = pc.x + uint64_t(i2) * pc.x_nb2 + uint64_t(i3) * pc.x_nb3;
     uint64_t xr[XG];
     [[unroll]] for (uint g = 0; g < XG; g++)
@@ -58,7 +56,7 @@ void main()
     for (uint b = 0; b < nb; b++) {
         om_wblk blk[TN];
         [[unroll]] for (uint j = 0; j < TN; j++)
-            blk[j] = om_wload(wr[j] + om_waddr(b) * W_BB);
+            blk[j] = om_wload(wr[j] + uint64_t(b) * W_BB);
         /* Not unrolled: TM*TN FMAs per step are plenty, and 8 copies (quant blocks) would
          * make llvmpipe JIT for seconds. */
         [[dont_unroll]] for (uint s = 0; s < W_BK / 4; s++) {

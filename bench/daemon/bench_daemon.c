@@ -11,16 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "om_daemon.h"
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -132,16 +125,16 @@ static result measure(run *r, int n_lat, int n_tp, int window)
     for (int i = 0; i < 20 && i < n_lat; i++)
         roundtrip(r, (uint64_t)i);   /* warm up connections and allocators */
     for (int i = 0; i < n_lat; i++) {
-        int64_t t0 = now_ns();
+        int64_t t0 = om_bench_now_ns();
         roundtrip(r, (uint64_t)i);
-        lat[i] = now_ns() - t0;
+        lat[i] = om_bench_now_ns() - t0;
     }
     qsort(lat, (size_t)n_lat, sizeof *lat, cmp_i64);
     res.p50_us = (double)lat[n_lat / 2] / 1e3;
     res.p99_us = (double)lat[(n_lat * 99) / 100] / 1e3;
     free(lat);
 
-    int64_t t0 = now_ns();
+    int64_t t0 = om_bench_now_ns();
     int sent = 0, done = 0;
     while (done < n_tp) {
         while (sent < n_tp && sent - done < window)
@@ -150,7 +143,7 @@ static result measure(run *r, int n_lat, int n_tp, int window)
             recv_one(r);
         done++;
     }
-    double s = (double)(now_ns() - t0) / 1e9;
+    double s = (double)(om_bench_now_ns() - t0) / 1e9;
     res.rps = n_tp / s;
     res.mbps = (double)n_tp * (double)r->payload * 2 / s / (1 << 20);
     return res;

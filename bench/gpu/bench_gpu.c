@@ -9,18 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "gpu_internal.h"
 #include "om_shaders.h"
-
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
 
 static int open_gpu(om_gpu **gpu, int quiet)
 {
@@ -37,7 +30,7 @@ static double create_all(om_gpu *gpu, int *failed)
 {
     uint32_t push = om_gpu_get_info(gpu)->max_push_bytes;
     *failed = 0;
-    double t0 = now_us();
+    double t0 = om_bench_now_s();
     for (int i = 0; i < om_shader_count; i++) {
         om_pipe *p;
         if (om_gpu_pipeline(gpu, om_shader_table[i]->name, NULL, 0, push, &p)) {
@@ -45,31 +38,31 @@ static double create_all(om_gpu *gpu, int *failed)
             (*failed)++;
         }
     }
-    return (now_us() - t0) / 1e3;
+    return (om_bench_now_s() - t0) * 1e3;
 }
 
 static double raw_submit_us(om_gpu *gpu, int iters)
 {
     VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO };
-    double t0 = now_us();
+    double t0 = om_bench_now_s();
     for (int i = 0; i < iters; i++) {
         if (vkQueueSubmit(gpu->queue, 1, &si, gpu->fence) != VK_SUCCESS ||
             vkWaitForFences(gpu->dev, 1, &gpu->fence, VK_TRUE, UINT64_MAX) != VK_SUCCESS ||
             vkResetFences(gpu->dev, 1, &gpu->fence) != VK_SUCCESS)
             return -1;
     }
-    return (now_us() - t0) / iters;
+    return (om_bench_now_s() - t0) * 1e6 / iters;
 }
 
 static double om_submit_us(om_gpu *gpu, int iters)
 {
-    double t0 = now_us();
+    double t0 = om_bench_now_s();
     for (int i = 0; i < iters; i++) {
         om_cmd *c;
         if (om_cmd_begin(gpu, &c) || om_cmd_submit(c))
             return -1;
     }
-    return (now_us() - t0) / iters;
+    return (om_bench_now_s() - t0) * 1e6 / iters;
 }
 
 int main(int argc, char **argv)
@@ -88,19 +81,19 @@ int main(int argc, char **argv)
 
     om_gpu *gpu;
     int failed_cold, failed_warm;
-    double t_open = now_us();
+    double t_open = om_bench_now_s();
     if (open_gpu(&gpu, 0))
         return 1;
-    t_open = (now_us() - t_open) / 1e3;
+    t_open = (om_bench_now_s() - t_open) * 1e3;
     double cold = create_all(gpu, &failed_cold);
     om_gpu_close(gpu);                  /* writes the cache */
     if (open_gpu(&gpu, 1))
         return 1;
     double warm = create_all(gpu, &failed_warm);
-    double t0 = now_us();
+    double t0 = om_bench_now_s();
     int failed_hit;
     create_all(gpu, &failed_hit);
-    double hit_us = (now_us() - t0) / (om_shader_count ? om_shader_count : 1);
+    double hit_us = (om_bench_now_s() - t0) * 1e6 / (om_shader_count ? om_shader_count : 1);
 
     printf("open: %.1f ms (instance, device, pipeline cache)\n", t_open);
     printf("pipelines: %d modules (%d failed), cold %.1f ms, warm %.1f ms, warm/cold %.2f, "

@@ -21,9 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "lvp_vk.h"
 #include "om_err.h"
 #include "om_shaders.h"
@@ -35,10 +34,6 @@
 #define MAX_ROWS     64
 #define FULL_CORES   1.8                   /* a sample with less shared its cores */
 
-typedef struct sample {
-    double sec, cpu;
-} sample;
-
 /* One problem: its weights, input, output and CPU reference. */
 typedef struct problem {
     const char *type;                      /* "f16", "q8" or "q8r" (the variant name prefix) */
@@ -48,30 +43,6 @@ typedef struct problem {
     lvp_buf     w, x, y;
     double     *ref;
 } problem;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double cpu_s(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return u.ru_utime.tv_sec + u.ru_utime.tv_usec * 1e-6 + u.ru_stime.tv_sec +
-           u.ru_stime.tv_usec * 1e-6;
-}
-
-static void keep(sample *best, double t0, double c0)
-{
-    const double sec = now_s() - t0, cpu = cpu_s() - c0;
-    if (sec < best->sec) {
-        best->sec = sec;
-        best->cpu = cpu;
-    }
-}
 
 static uint32_t rng(uint32_t *s)
 {
@@ -92,15 +63,6 @@ static uint16_t random_half(uint32_t *s, int lo_exp, int span, int sign)
     const uint32_t r = rng(s);
     const uint16_t e = (uint16_t)(15 + lo_exp + (int)(r % (uint32_t)span));
     return (uint16_t)(((sign && (r & 0x10000)) ? 0x8000 : 0) | (e << 10) | ((r >> 4) & 1023));
-}
-
-static void loadavg(char *out, size_t n)
-{
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (!f || !fgets(out, (int)n, f))
-        snprintf(out, n, "unknown\n");
-    if (f)
-        fclose(f);
 }
 
 /* W F16 with values in ±[1/16, 2), x in [-1, 1). */
@@ -209,16 +171,8 @@ static void clear_y(problem *p)
         y[n] = NAN;
 }
 
-static void memcpy_round(void *dst, const void *src, sample *best)
-{
-    const double t0 = now_s(), c0 = cpu_s();
-    memcpy(dst, src, MEMCPY_BYTES);
-    keep(best, t0, c0);
-    (void)((volatile const char *)dst)[MEMCPY_BYTES / 2];   /* the copy is used */
-}
-
-static void print_row(const char *name, const problem *p, const sample *dev, const sample *ref,
-                      double err)
+static void print_row(const char *name, const problem *p, const om_bench_sample *dev,
+                      const om_bench_sample *ref, double err)
 {
     const double gbs = p->w_bytes / dev->sec * 1e-9, mgbs = MEMCPY_BYTES / ref->sec * 1e-9;
     printf("| %-13s | %5ux%-5u | %8.3f | %4.2f | %6.2f GB/s | %6.2f GB/s | %4.2f | %8.1e %s |\n",
@@ -227,15 +181,15 @@ static void print_row(const char *name, const problem *p, const sample *dev, con
 }
 
 /* Submits each run in turn, the one timed sample of this round. */
-static int submit_all(lvp_vk *vk, const lvp_run *runs, int n, sample *best)
+static int submit_all(lvp_vk *vk, const lvp_run *runs, int n, om_bench_sample *best)
 {
-    const double t0 = now_s(), c0 = cpu_s();
+    const double t0 = om_bench_now_s(), c0 = om_bench_cpu_s();
     for (int i = 0; i < n; i++) {
         int err = lvp_run_submit(vk, &runs[i]);
         if (err < 0)
             return err;
     }
-    keep(best, t0, c0);
+    om_bench_keep(best, t0, c0);
     return 0;
 }
 
@@ -244,14 +198,14 @@ static int measure(lvp_vk *vk, const char *name, problem *p, const lvp_run *runs
                    int rounds, char *scratch, int *wrong)
 {
     clear_y(p);
-    int err = submit_all(vk, runs, n, &(sample){ 1e30, 0 });
+    int err = submit_all(vk, runs, n, &(om_bench_sample)OM_BENCH_SAMPLE_INIT);
     if (err < 0)
         return err;
     const double e = rel_err(p);
     *wrong += !(e <= MAX_REL_ERR);
-    sample dev = { 1e30, 0 }, ref = { 1e30, 0 };
+    om_bench_sample dev = OM_BENCH_SAMPLE_INIT, ref = OM_BENCH_SAMPLE_INIT;
     for (int i = 0; i < rounds || (dev.cpu < FULL_CORES * dev.sec && i < 10 * rounds); i++) {
-        memcpy_round(scratch, scratch + MEMCPY_BYTES, &ref);
+        om_bench_memcpy_round(scratch, scratch + MEMCPY_BYTES, MEMCPY_BYTES, &ref);
         if ((err = submit_all(vk, runs, n, &dev)) < 0)
             return err;
     }
@@ -375,12 +329,11 @@ int main(int argc, char **argv)
         return 1;
     }
     memset(scratch, 1, 2 * MEMCPY_BYTES);
-    char load0[128], load1[128];
-    loadavg(load0, sizeof load0);
     printf("device: %s, subgroup %u, R = %u rows per subgroup, best of %d rounds\n",
            vk.props.deviceName, vk.subgroup, R, rounds);
-    printf("maxStorageBufferRange %u bytes, maxTexelBufferElements %u, load average at start %s",
-           vk.props.limits.maxStorageBufferRange, vk.props.limits.maxTexelBufferElements, load0);
+    printf("maxStorageBufferRange %u bytes, maxTexelBufferElements %u\n",
+           vk.props.limits.maxStorageBufferRange, vk.props.limits.maxTexelBufferElements);
+    om_bench_print_load("at start");
     printf("\n| variant | N x K | ms | cores | weights | memcpy (same rounds) | ratio | max rel err |\n"
            "|---|---|---|---|---|---|---|---|\n");
 
@@ -395,8 +348,7 @@ int main(int argc, char **argv)
     }
     if (!err && big)
         err = bench_big(&vk, R, rounds, scratch, &wrong);
-    loadavg(load1, sizeof load1);
-    printf("load average at end %s", load1);
+    om_bench_print_load("at end");
     if (vk.validation_errors)
         printf("validation errors: %d\n", vk.validation_errors);
     if (err)

@@ -3,6 +3,7 @@
  * measured in the same run).
  *   bench_llm MODEL.gguf [--prompt N] [--gen N] [--md]
  * --md prints one Markdown table row. */
+#include "bench_util.h"
 #include "om_err.h"
 #include "om_gpu.h"
 #include "om_llm.h"
@@ -11,40 +12,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Best of a few copies of 512 MiB: larger than any cache, as decoding's weight stream. */
+/* Best of a few copies of 512 MiB: larger than any cache, as decoding's weight stream. A
+ * copy reads n bytes and writes n: count what decoding does, reads. */
 static double memcpy_gbps(void)
 {
     size_t n = 512u << 20;
     char *a = malloc(n), *b = malloc(n);
-    if (!a || !b) {
-        free(a);
-        free(b);
-        return 0;
-    }
-    memset(a, 1, n);
-    memset(b, 2, n);
-    double best = 0;
-    for (int i = 0; i < 4; i++) {
-        double t = now_s();
-        memcpy(b, a, n);
-        t = now_s() - t;
-        /* A copy reads n bytes and writes n: count what decoding does, reads. */
-        if (n / t > best)
-            best = n / t;
-        a[i] = b[n - 1 - i];
+    double gbps = 0;
+    if (a && b) {
+        om_bench_sample best = OM_BENCH_SAMPLE_INIT;
+        memset(a, 1, n);
+        memset(b, 2, n);
+        for (int i = 0; i < 4; i++)
+            om_bench_memcpy_round(b, a, n, &best);
+        gbps = n / best.sec / 1e9;
     }
     free(a);
     free(b);
-    return best / 1e9;
+    return gbps;
 }
 
 int main(int argc, char **argv)
@@ -93,17 +79,17 @@ int main(int argc, char **argv)
     om_llm_batch w = { .tokens = ids, .n = 8, .logits = logits };
     int rc = om_llm_eval(m, &w);
     om_llm_truncate(m, 0);
-    double t = now_s();
+    double t = om_bench_now_s();
     om_llm_batch b = { .tokens = ids, .n = n_prompt, .logits = logits };
     rc = rc ? rc : om_llm_eval(m, &b);
-    double t_prefill = now_s() - t;
-    t = now_s();
+    double t_prefill = om_bench_now_s() - t;
+    t = om_bench_now_s();
     for (int i = 0; i < n_gen && !rc; i++) {
         int32_t tok = ids[i % n_prompt];
         om_llm_batch d = { .tokens = &tok, .n = 1, .logits = logits };
         rc = om_llm_eval(m, &d);
     }
-    double t_decode = now_s() - t;
+    double t_decode = om_bench_now_s() - t;
     if (rc) {
         fprintf(stderr, "bench_llm: %s: %s\n", om_strerror(rc), om_llm_last_error(m));
     } else {

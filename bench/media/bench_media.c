@@ -15,19 +15,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "om_err.h"
 #include "om_media.h"
 
 #define REPS 3
-
-/* CPU seconds of this process (who = RUSAGE_SELF) or its waited-for children. */
-static double cpu_s(int who)
-{
-    struct rusage ru;
-    getrusage(who, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-}
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -49,21 +41,28 @@ static int run(const char *cmd)
     return st;
 }
 
-/* Samples n frames; returns seconds, *decoded the frames decoded. */
-static double time_sample(const char *file, int n, int64_t *decoded)
+/* A benchmark without its input has nothing to report: it stops. */
+static om_media *open_or_exit(const char *file)
 {
     om_media *src = NULL;
     char err[512];
-    double t0 = cpu_s(RUSAGE_SELF);
     if (om_media_open(&src, file, NULL, err, sizeof(err)) != 0) {
         fprintf(stderr, "bench_media: %s\n", err);
         exit(1);
     }
+    return src;
+}
+
+/* Samples n frames; returns seconds, *decoded the frames decoded. */
+static double time_sample(const char *file, int n, int64_t *decoded)
+{
+    double t0 = om_bench_cpu_s();
+    om_media *src = open_or_exit(file);
     om_media_size size = { 224, 224, 1 };
     om_media_frame *fr = NULL;
     int got = 0;
     int r = om_media_sample_frames(src, n, 0, &size, &fr, &got);
-    double dt = cpu_s(RUSAGE_SELF) - t0;
+    double dt = om_bench_cpu_s() - t0;
     if (r != 0 || got != n) {
         fprintf(stderr, "bench_media: sampling %d: %s (%d frames)\n", n,
                 om_media_last_error(src), got);
@@ -77,13 +76,8 @@ static double time_sample(const char *file, int n, int64_t *decoded)
 
 static double time_sequential(const char *file, int64_t *frames)
 {
-    om_media *src = NULL;
-    char err[512];
-    double t0 = cpu_s(RUSAGE_SELF);
-    if (om_media_open(&src, file, NULL, err, sizeof(err)) != 0) {
-        fprintf(stderr, "bench_media: %s\n", err);
-        exit(1);
-    }
+    double t0 = om_bench_cpu_s();
+    om_media *src = open_or_exit(file);
     om_media_size size = { 224, 224, 1 };
     om_media_frame f;
     int r;
@@ -92,7 +86,7 @@ static double time_sequential(const char *file, int64_t *frames)
         om_media_frame_free(&f);
         ++*frames;
     }
-    double dt = cpu_s(RUSAGE_SELF) - t0;
+    double dt = om_bench_cpu_s() - t0;
     if (r != OM_MEDIA_EOF) {
         fprintf(stderr, "bench_media: %s\n", om_media_last_error(src));
         exit(1);
@@ -119,12 +113,7 @@ int main(int argc, char **argv)
         snprintf(file, sizeof(file), "%s", argv[1]);
     }
 
-    om_media *src = NULL;
-    char err[512];
-    if (om_media_open(&src, file, NULL, err, sizeof(err)) != 0) {
-        fprintf(stderr, "bench_media: %s\n", err);
-        return 1;
-    }
+    om_media *src = open_or_exit(file);
     om_media_info in;
     om_media_probe(src, &in);
     om_media_close(src);
@@ -135,10 +124,10 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -loglevel error -threads 1 -i %s -f null -",
              file);
     for (int i = 0; i < REPS; i++) {
-        double t0 = cpu_s(RUSAGE_CHILDREN);
+        double t0 = om_bench_rusage_s(RUSAGE_CHILDREN);
         if (run(cmd) != 0)
             return 1;
-        ref[i] = cpu_s(RUSAGE_CHILDREN) - t0;
+        ref[i] = om_bench_rusage_s(RUSAGE_CHILDREN) - t0;
         s8[i] = time_sample(file, 8, &d8);
         s32[i] = time_sample(file, 32, &d32);
         seq[i] = time_sequential(file, &nseq);

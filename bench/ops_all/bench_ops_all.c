@@ -27,9 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "om_err.h"
 #include "om_gpu.h"
 #include "om_ops.h"
@@ -41,10 +40,6 @@
 #define MAX_N    256                  /* dispatches per submit */
 #define FULL_CORES 1.8                /* a sample with both cores (nearly) ours */
 #define POOL_MAX 6
-
-typedef struct sample {
-    double sec, cpu;                  /* wall and process CPU seconds */
-} sample;
 
 enum kind {
     K_ADD, K_MUL, K_SCALE, K_UNARY, K_SWIGLU, K_RMS_NORM, K_LAYER_NORM, K_GROUP_NORM,
@@ -79,39 +74,6 @@ typedef struct pool {
     int     n, err, dry;
 } pool;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* CPU seconds of the whole process (llvmpipe's and OpenBLAS's threads included). */
-static double cpu_s(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return u.ru_utime.tv_sec + u.ru_utime.tv_usec * 1e-6 + u.ru_stime.tv_sec +
-           u.ru_stime.tv_usec * 1e-6;
-}
-
-static void keep(sample *best, double t0, double c0)
-{
-    const double sec = now_s() - t0, cpu = cpu_s() - c0;
-    if (sec < best->sec) {
-        best->sec = sec;
-        best->cpu = cpu;
-    }
-}
-
-static void fill_random(float *p, size_t n, uint32_t seed)
-{
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1664525u + 1013904223u;
-        p[i] = (float)((int32_t)seed >> 8) / (float)(1 << 23);
-    }
-}
-
 static uint64_t nbytes(const om_tensor *t)
 {
     return t->buf ? om_row_bytes(t->type, t->ne[0]) * (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3])
@@ -131,7 +93,7 @@ static int fill_host(void *h, int type, int64_t n, uint32_t seed)
     float *f = malloc((size_t)n * sizeof(float));
     if (!f)
         return OM_ENOMEM;
-    fill_random(f, (size_t)n, seed);
+    om_bench_fill_random(f, (size_t)n, seed);
     const int err = om_quantize(type, f, h, n);
     free(f);
     return err;
@@ -537,7 +499,7 @@ static int make_row(int id, pool *p, row *r)
 }
 
 /* One submit of n dispatches, timed into best (NULL: untimed). */
-static int submit_n(om_gpu *gpu, const opcase *o, int n, sample *best)
+static int submit_n(om_gpu *gpu, const opcase *o, int n, om_bench_sample *best)
 {
     om_cmd *c = NULL;
     int err = om_cmd_begin(gpu, &c);
@@ -549,11 +511,11 @@ static int submit_n(om_gpu *gpu, const opcase *o, int n, sample *best)
         om_cmd_abort(c);
         return err;
     }
-    const double t0 = now_s(), c0 = cpu_s();
+    const double t0 = om_bench_now_s(), c0 = om_bench_cpu_s();
     if ((err = om_cmd_submit(c)) < 0)
         return err;
     if (best)
-        keep(best, t0, c0);
+        om_bench_keep(best, t0, c0);
     return 0;
 }
 
@@ -563,9 +525,8 @@ static void reference(const row *r, int n, char *mem, const float *A, const floa
     for (int i = 0; i < n; i++) {
         if (r->flop > 0) {
             for (int h = 0; h < r->count; h++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r->m, r->n, r->k, 1.0f,
-                            A + (size_t)h * r->m * r->k, r->k, B + (size_t)h * r->n * r->k,
-                            r->k, 0.0f, C + (size_t)h * r->m * r->n, r->n);
+                om_bench_sgemm_nt(r->m, r->n, r->k, A + (size_t)h * r->m * r->k,
+                                  B + (size_t)h * r->n * r->k, C + (size_t)h * r->m * r->n);
         } else {
             memcpy(mem + MEM_HALF, mem, (size_t)(r->bytes / 2));
             /* The copies must not be merged or dropped as dead stores. */
@@ -581,7 +542,8 @@ static int clampi(double v, int lo, int hi)
 
 static int run_row(om_gpu *gpu, const row *r, char *mem)
 {
-    sample one = { 1e30, 0 }, dev = { 1e30, 0 }, ref = { 1e30, 0 };
+    om_bench_sample one = OM_BENCH_SAMPLE_INIT, dev = OM_BENCH_SAMPLE_INIT,
+                    ref = OM_BENCH_SAMPLE_INIT;
     float *A = NULL, *B = NULL, *C = NULL;
     int err = submit_n(gpu, &r->o, 1, NULL);
     if (!err)
@@ -600,8 +562,8 @@ static int run_row(om_gpu *gpu, const row *r, char *mem)
         if (!A || !B || !C)
             err = OM_ENOMEM;
         else {
-            fill_random(A, h * r->m * r->k, 5);
-            fill_random(B, h * r->n * r->k, 6);
+            om_bench_fill_random(A, h * r->m * r->k, 5);
+            om_bench_fill_random(B, h * r->n * r->k, 6);
             reference(r, 1, mem, A, B, C);
         }
     } else if (r->bytes / 2 > MEM_HALF) {
@@ -616,9 +578,9 @@ static int run_row(om_gpu *gpu, const row *r, char *mem)
             break;
         if ((err = submit_n(gpu, &r->o, n, &dev)) < 0)
             break;
-        const double t0 = now_s(), c0 = cpu_s();
+        const double t0 = om_bench_now_s(), c0 = om_bench_cpu_s();
         reference(r, n, mem, A, B, C);
-        keep(&ref, t0, c0);
+        om_bench_keep(&ref, t0, c0);
     }
     free(A);
     free(B);
@@ -641,13 +603,6 @@ static int run_row(om_gpu *gpu, const row *r, char *mem)
     return 0;
 }
 
-static void print_load(const char *when)
-{
-    double load[3];
-    if (getloadavg(load, 3) == 3)
-        printf("load average %s: %.2f %.2f %.2f\n", when, load[0], load[1], load[2]);
-}
-
 int main(int argc, char **argv)
 {
     const char *filter = argc > 1 ? argv[1] : "";
@@ -667,7 +622,7 @@ int main(int argc, char **argv)
     const om_gpu_info *info = om_gpu_get_info(gpu);
     printf("bench_ops_all on %s (subgroup %u); OpenBLAS %d threads; memcpy 1 thread\n",
            info->name, info->subgroup_size, openblas_get_num_threads());
-    print_load("at start");
+    om_bench_print_load("at start");
     printf("\n| op | size | N | ms / op | cores | rate | reference (same rounds) | ratio |\n");
     printf("|---|---|---|---|---|---|---|---|\n");
     pool dry = { .gpu = gpu, .dry = 1 }, p = { .gpu = gpu };
@@ -688,7 +643,7 @@ int main(int argc, char **argv)
             failed = r.op;
         pool_release(&p);
     }
-    print_load("at end");
+    om_bench_print_load("at end");
     /* With OMNID_VALIDATION=1 (slow: not for numbers) the run doubles as a usage check. */
     const int verr = om_gpu_validation_errors(gpu);
     if (!err && verr > 0) {

@@ -3,17 +3,16 @@
  * (every Linear of one forward, M = tokens x batch) on the CPU in the same run.
  *   bench_vision [--batch B] [--iters N] [--layers L] [--type f16|f32] [--md]
  * Weights are random (written to a temporary GGUF); only the speed is measured. */
+#include "bench_util.h"
 #include "om_err.h"
 #include "om_gguf.h"
 #include "om_gpu.h"
 #include "om_type.h"
 #include "om_vit.h"
 
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct cfg {
@@ -29,13 +28,6 @@ static const cfg CONFIGS[] = {
 };
 
 #define S 224
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static float frand(uint64_t *s)
 {
@@ -141,12 +133,11 @@ static double sgemm_gflops(const cfg *c, int layers, int B)
     const int shapes[6][2] = { { D, D }, { D, D }, { D, D }, { D, D }, { D, F }, { F, D } };   /* K, N */
     double best = 1e30;
     for (int rep = 0; rep < 2; rep++) {
-        double t = now_s();
+        double t = om_bench_now_s();
         for (int l = 0; l < layers; l++)
             for (int i = 0; i < 6; i++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, shapes[i][1], shapes[i][0], 1.0f, x,
-                            shapes[i][0], w, shapes[i][0], 0.0f, y, shapes[i][1]);
-        t = now_s() - t;
+                om_bench_sgemm_nt(M, shapes[i][1], shapes[i][0], x, w, y);
+        t = om_bench_now_s() - t;
         best = t < best ? t : best;
     }
     free(x);
@@ -214,10 +205,10 @@ int main(int argc, char **argv)
             status = 1;
             break;
         }
-        double t = now_s();
+        double t = om_bench_now_s();
         for (int i = 0; i < iters && !rc; i++)
             rc = om_vit_encode(v, pix, B, out, NULL);
-        t = now_s() - t;
+        t = om_bench_now_s() - t;
         om_vit_close(v);
         double lin, fl = vit_flops(c, layers, &lin), ips = B * iters / t, ref = sgemm_gflops(c, layers, B);
         int tok = (S / c->patch) * (S / c->patch) + 1;

@@ -306,7 +306,8 @@ static void test_vec_vs_tiled(void **state)
         float *yt = download(&tt), *yv = download(&tv);
         const double e = rel_err(yv, yt, c->N * M);
         printf("matvec vs tiled %-4s %-5s K=%lld N=%lld: max diff / max|y| = %.2e\n",
-               om_type_name(c->type), access_style == OM_ACCESS_TEXEL ? "texel" : "bda", (long long)c->K, (long long)c->N, e);
+               om_type_name(c->type), access_style == OM_ACCESS_TEXEL ? "texel" : "bda",
+               (long long)c->K, (long long)c->N, e);
         assert_true(e <= tolerance(c->type));
         free(x);
         free(yt);

@@ -6,14 +6,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* Piece of a token, held back by the stopper as needed; returns 1 on a stop string. */
 static int emit(om_llm *m, om_stop *stop, int32_t tok, const om_llm_gen *g, char *piece, size_t piece_size,
@@ -56,13 +48,13 @@ int om_llm_generate(om_llm *m, const int32_t *prompt, int n_prompt, const float 
         snprintf(m->err, sizeof m->err, "invalid sampling parameters or stop strings");
         goto done;
     }
-    double t0 = now_ms();
+    double t0 = llm_now_ms();
     om_llm_batch b = { .tokens = prompt, .n = n_prompt, .embd = embd, .n_embd_rows = n_embd_rows,
                        .logits = logits };
     if ((rc = om_llm_eval(m, &b)))
         goto done;
-    st.prompt_ms = now_ms() - t0;
-    t0 = now_ms();
+    st.prompt_ms = llm_now_ms() - t0;
+    t0 = llm_now_ms();
     int cancel = 0;
     for (;;) {
         int32_t tok;
@@ -105,7 +97,7 @@ int om_llm_generate(om_llm *m, const int32_t *prompt, int n_prompt, const float 
         if (n && g->on_token)
             g->on_token(g->user, -1, out, n);
     }
-    st.gen_ms = now_ms() - t0;
+    st.gen_ms = llm_now_ms() - t0;
     rc = 0;
 done:
     if (stats)

@@ -7,10 +7,14 @@
 #include "om_llm.h"
 #include "om_ops.h"
 
+#include <time.h>
+
+/* Matrices read by the same input are stacked (rows of one after the other's) so one
+ * matmul dispatch computes them all; K and V share a cache so one copy appends both. */
 typedef struct om_llm_layer {
-    om_tensor attn_norm, wq, wk, wv, wo;
-    om_tensor ffn_norm, w_gate, w_up, w_down;
-    om_tensor k_cache, v_cache;          /* F16 {head_dim, n_head_kv, n_ctx} */
+    om_tensor attn_norm, wqkv, wo;       /* wqkv: {n_embd, q_dim + 2 kv_dim}, Q rows, K, V */
+    om_tensor ffn_norm, w_gate_up, w_down;   /* w_gate_up: {n_embd, 2 n_ff}, gate rows, up */
+    om_tensor kv_cache;                  /* F16 {head_dim, 2 n_head_kv, n_ctx}: K heads, V heads */
 } om_llm_layer;
 
 struct om_llm {
@@ -29,11 +33,20 @@ struct om_llm {
     uint64_t         upload_bytes, download_bytes;
     struct om_tokenizer *tok;
     int              n_past;
+    int              profile;            /* om_llm_set_profile */
+    om_llm_host_times host;              /* of the last forward */
     char             err[512];
 };
 
 /* Records and submits one forward of n <= n_batch positions (forward.c). */
 int om_llm_forward(om_llm *m, const int32_t *tokens, int n, const float *embd,
                    float *logits, int all_logits, float *hidden);
+
+static inline double llm_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 #endif

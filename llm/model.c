@@ -43,8 +43,10 @@ static int track_buf(om_llm *m, om_buf *b)
     return 0;
 }
 
-/* Uploads tensor `name`, checking it has the expected shape (ne1 = 1 for vectors). */
-static int load_tensor(om_llm *m, const char *name, int64_t ne0, int64_t ne1, int optional, om_tensor *out)
+/* Finds tensor `name` and checks it has the expected shape (ne1 = 1 for vectors) and a
+ * supported type. */
+static int find_tensor(om_llm *m, const char *name, int64_t ne0, int64_t ne1, int optional,
+                       const om_gguf_tensor **out)
 {
     const om_gguf_tensor *t = om_gguf_find_tensor(m->gguf, name);
     if (!t) {
@@ -61,20 +63,47 @@ static int load_tensor(om_llm *m, const char *name, int64_t ne0, int64_t ne1, in
                        name, om_ggml_type_name(t->type) ? om_ggml_type_name(t->type) : "unknown", t->type);
     if (ne1 > 1 && ne0 == 1)
         return set_err(m, OM_EFORMAT, "tensor %s is degenerate", name);
+    *out = t;
+    return 0;
+}
+
+/* Uploads n tensors {ne0, ne1[i]} of one type as a single matrix {ne0, sum ne1}, rows
+ * of names[0] first (one tensor when n == 1). */
+static int load_stacked(om_llm *m, const char *const *names, const int64_t *ne1, int n, int64_t ne0,
+                        int optional, om_tensor *out)
+{
+    const om_gguf_tensor *t[3] = { 0 };
+    uint64_t nbytes = 0;
+    int64_t rows = 0;
+    int rc;
+    for (int i = 0; i < n; i++) {
+        if ((rc = find_tensor(m, names[i], ne0, ne1[i], optional, &t[i])))
+            return rc;
+        if (t[i]->type != t[0]->type)
+            return set_err(m, OM_EUNSUPPORTED, "tensors %s (%s) and %s (%s) must have one type",
+                           names[0], om_ggml_type_name(t[0]->type), names[i], om_ggml_type_name(t[i]->type));
+        nbytes += t[i]->nbytes;
+        rows += ne1[i];
+    }
     /* Quantized kernels read whole aligned 8-byte words: the buffer extends past the
      * tensor's last block to the next 16-byte boundary. */
     om_buf *b;
-    int rc = om_buf_create(m->gpu, (t->nbytes + 15) & ~(uint64_t)15, OM_BUF_DEVICE, &b);
-    if (rc)
-        return set_err(m, rc, "tensor %s (%llu bytes): %s", name, (unsigned long long)t->nbytes,
+    if ((rc = om_buf_create(m->gpu, (nbytes + 15) & ~(uint64_t)15, OM_BUF_DEVICE, &b)))
+        return set_err(m, rc, "tensor %s (%llu bytes): %s", names[0], (unsigned long long)nbytes,
                        om_gpu_last_error(m->gpu));
     if ((rc = track_buf(m, b)))
         return set_err(m, rc, "out of memory");
-    if ((rc = om_buf_write(b, 0, t->data, t->nbytes)))
-        return set_err(m, rc, "uploading %s: %s", name, om_gpu_last_error(m->gpu));
-    *out = om_tensor_make(b, 0, t->type, ne0, ne1, 1, 1);
-    m->weight_bytes += t->nbytes;
+    for (uint64_t i = 0, off = 0; i < (uint64_t)n; off += t[i++]->nbytes)
+        if ((rc = om_buf_write(b, off, t[i]->data, t[i]->nbytes)))
+            return set_err(m, rc, "uploading %s: %s", names[i], om_gpu_last_error(m->gpu));
+    *out = om_tensor_make(b, 0, t[0]->type, ne0, rows, 1, 1);
+    m->weight_bytes += nbytes;
     return 0;
+}
+
+static int load_tensor(om_llm *m, const char *name, int64_t ne0, int64_t ne1, int optional, om_tensor *out)
+{
+    return load_stacked(m, &name, &ne1, 1, ne0, optional, out);
 }
 
 static int read_hparams(om_llm *m, const om_llm_opts *opts)
@@ -165,44 +194,37 @@ static int load_weights(om_llm *m)
                                          "ffn_norm", "ffn_gate", "ffn_up", "ffn_down" };
         for (int j = 0; j < 9; j++)
             snprintf(n[j], sizeof n[j], "blk.%d.%s.weight", i, suffix[j]);
+        const char *qkv[3] = { n[1], n[2], n[3] }, *gate_up[2] = { n[6], n[7] };
+        const int64_t qkv_rows[3] = { qd, kvd, kvd }, ff_rows[2] = { hp->n_ff, hp->n_ff };
         if ((rc = load_tensor(m, n[0], hp->n_embd, 1, 0, &l->attn_norm)) ||
-            (rc = load_tensor(m, n[1], hp->n_embd, qd, 0, &l->wq)) ||
-            (rc = load_tensor(m, n[2], hp->n_embd, kvd, 0, &l->wk)) ||
-            (rc = load_tensor(m, n[3], hp->n_embd, kvd, 0, &l->wv)) ||
+            (rc = load_stacked(m, qkv, qkv_rows, 3, hp->n_embd, 0, &l->wqkv)) ||
             (rc = load_tensor(m, n[4], qd, hp->n_embd, 0, &l->wo)) ||
             (rc = load_tensor(m, n[5], hp->n_embd, 1, 0, &l->ffn_norm)) ||
-            (rc = load_tensor(m, n[6], hp->n_embd, hp->n_ff, 0, &l->w_gate)) ||
-            (rc = load_tensor(m, n[7], hp->n_embd, hp->n_ff, 0, &l->w_up)) ||
+            (rc = load_stacked(m, gate_up, ff_rows, 2, hp->n_embd, 0, &l->w_gate_up)) ||
             (rc = load_tensor(m, n[8], hp->n_ff, hp->n_embd, 0, &l->w_down)))
             return rc;
     }
-    hp->ftype = m->layers[0].wq.type;
+    hp->ftype = m->layers[0].wqkv.type;
     return 0;
 }
 
 static int alloc_state(om_llm *m)
 {
     om_llm_hparams *hp = &m->hp;
-    uint64_t kv_bytes = (uint64_t)hp->head_dim * hp->n_head_kv * hp->n_ctx * 2;
+    uint64_t kv_bytes = (uint64_t)hp->head_dim * hp->n_head_kv * 2 * hp->n_ctx * 2;
     int rc;
     for (int i = 0; i < hp->n_layer; i++) {
         om_buf *b;
-        for (int j = 0; j < 2; j++) {
-            if ((rc = om_buf_create(m->gpu, kv_bytes, OM_BUF_DEVICE, &b)) || (rc = track_buf(m, b)))
-                return set_err(m, rc, "KV cache (%llu bytes per layer): %s", (unsigned long long)kv_bytes,
-                               om_gpu_last_error(m->gpu));
-            om_tensor t = om_tensor_make(b, 0, OM_TYPE_F16, hp->head_dim, hp->n_head_kv, hp->n_ctx, 1);
-            if (j == 0)
-                m->layers[i].k_cache = t;
-            else
-                m->layers[i].v_cache = t;
-        }
+        if ((rc = om_buf_create(m->gpu, kv_bytes, OM_BUF_DEVICE, &b)) || (rc = track_buf(m, b)))
+            return set_err(m, rc, "KV cache (%llu bytes per layer): %s", (unsigned long long)kv_bytes,
+                           om_gpu_last_error(m->gpu));
+        m->layers[i].kv_cache = om_tensor_make(b, 0, OM_TYPE_F16, hp->head_dim, 2 * hp->n_head_kv, hp->n_ctx, 1);
     }
-    /* One forward's activations: x, h, q, qr, k, kr, v, att, o (n_embd-ish each),
-     * gate, up, act (n_ff each), logits of every position; 256-byte aligned each. */
+    /* One forward's activations: x, h, qkv, att, o (n_embd-ish each), gate_up (2 n_ff),
+     * act (n_ff), logits of every position; 256-byte aligned each. */
     uint64_t T = (uint64_t)m->n_batch, f = 4;
     uint64_t qd = (uint64_t)hp->n_head * hp->head_dim, kvd = (uint64_t)hp->n_head_kv * hp->head_dim;
-    uint64_t need = T * f * (3 * (uint64_t)hp->n_embd + 3 * qd + 3 * kvd + 3 * (uint64_t)hp->n_ff +
+    uint64_t need = T * f * (3 * (uint64_t)hp->n_embd + 2 * qd + 2 * kvd + 3 * (uint64_t)hp->n_ff +
                              (uint64_t)hp->n_vocab) + T * 8 + 20 * 256;
     if ((rc = om_arena_create(m->gpu, need, &m->arena)))
         return set_err(m, rc, "activation arena (%llu bytes): %s", (unsigned long long)need,

@@ -97,4 +97,19 @@ int  om_llm_generate(om_llm *m, const int32_t *prompt, int n_prompt, const float
 
 const char *om_llm_last_error(const om_llm *m);
 
+/* ---- profiling ---- */
+/* Host-side milliseconds of the last forward: recording the command buffer, submit
+ * through the fence wait (includes the device time), copying logits/hidden out. */
+typedef struct om_llm_host_times {
+    double record_ms, submit_ms, read_ms;
+} om_llm_host_times;
+
+/* On: every forward writes a GPU timestamp after each op, labelled by op kind
+ * ("start", "rms_norm", "matmul q", ..., "download"; om_gpu_timestamps after the eval
+ * reads them). Layers beyond what one recording's timestamps hold get one
+ * "layer (unsplit)" mark each. Off (the default) records no timestamps.
+ * OM_EUNSUPPORTED when the queue has no timestamps. */
+int  om_llm_set_profile(om_llm *m, int on);
+void om_llm_get_host_times(const om_llm *m, om_llm_host_times *out);
+
 #endif

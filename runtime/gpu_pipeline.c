@@ -206,6 +206,24 @@ static int create_pipe(om_gpu *gpu, const om_shader_blob *blob, struct om_pipe *
     return OM_OK;
 }
 
+/* Whether a SPIR-V module declares descriptor bindings (an OpDecorate ... DescriptorSet).
+ * Texel-buffer modules do and need the texel layout; a module created with a layout that
+ * lacks its bindings is invalid and crashes lavapipe, so the mismatch is refused here. */
+static int spirv_has_descriptors(const om_shader_blob *b)
+{
+    enum { OP_DECORATE = 71, DECORATION_DESCRIPTOR_SET = 34 };
+    size_t n = b->size / 4;
+    for (size_t i = 5; i < n;) {
+        uint32_t words = b->code[i] >> 16, op = b->code[i] & 0xffff;
+        if (words == 0 || i + words > n)
+            return 0;
+        if (op == OP_DECORATE && words >= 3 && b->code[i + 2] == DECORATION_DESCRIPTOR_SET)
+            return 1;
+        i += words;
+    }
+    return 0;
+}
+
 static int get_pipeline(om_gpu *gpu, const char *name, const uint32_t *spec, int n_spec,
                         uint32_t push_bytes, int texel, om_pipe **out)
 {
@@ -229,6 +247,10 @@ static int get_pipeline(om_gpu *gpu, const char *name, const uint32_t *spec, int
     const om_shader_blob *blob = om_shader_find(name);
     if (!blob)
         return om_gpu_set_error(gpu, OM_ENOENT, "pipeline %s: no such shader module", name);
+    if (spirv_has_descriptors(blob) != texel)
+        return om_gpu_set_error(gpu, OM_EINVAL, "pipeline %s: %s", name,
+                                texel ? "the module reads no texel buffer (use om_gpu_pipeline)"
+                                      : "the module reads a texel buffer (use om_gpu_pipeline_texel)");
     if (strlen(name) >= sizeof gpu->pipes->name)
         return om_gpu_set_error(gpu, OM_ERANGE, "pipeline %s: name too long", name);
     struct om_pipe *p = calloc(1, sizeof *p);

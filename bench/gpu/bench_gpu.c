@@ -33,7 +33,10 @@ static double create_all(om_gpu *gpu, int *failed)
     double t0 = om_bench_now_s();
     for (int i = 0; i < om_shader_count; i++) {
         om_pipe *p;
-        if (om_gpu_pipeline(gpu, om_shader_table[i]->name, NULL, 0, push, &p)) {
+        /* Texel-buffer modules need their own layout: the plain one refuses them. */
+        const char *name = om_shader_table[i]->name;
+        if (om_gpu_pipeline(gpu, name, NULL, 0, push, &p) &&
+            om_gpu_pipeline_texel(gpu, name, NULL, 0, push, &p)) {
             fprintf(stderr, "bench_gpu: %s\n", om_gpu_last_error(gpu));
             (*failed)++;
         }

@@ -1,12 +1,16 @@
 /* bench_llm: prefill and decode speed of one model file, and decode as a fraction of
  * the roofline (weight bytes read per token / time per token, against memcpy bandwidth
  * measured in the same run).
- *   bench_llm MODEL.gguf [--prompt N] [--gen N] [--md]
- * --md prints one Markdown table row. */
+ *   bench_llm MODEL.gguf [--prompt N] [--gen N] [--md] [--profile]
+ * --md prints one Markdown table row. --profile then prints where one decode step's time
+ * goes: device time per op kind (GPU timestamps after every op) and host time (recording,
+ * submit and wait beyond the device time, reading logits back, sampling with the default
+ * parameters), averaged over --gen further decode steps. */
 #include "bench_util.h"
 #include "om_err.h"
 #include "om_gpu.h"
 #include "om_llm.h"
+#include "om_sampler.h"
 #include "om_type.h"
 
 #include <stdio.h>
@@ -33,10 +37,113 @@ static double memcpy_gbps(void)
     return gbps;
 }
 
+enum { MAX_KINDS = 32 };
+
+/* Labels are copied: om_gpu_timestamps' storage is overwritten by the next submit. */
+typedef struct prof_row {
+    char label[48];
+    double ms;
+    int n;
+} prof_row;
+
+static prof_row *row(prof_row *rows, int *n_rows, const char *label)
+{
+    for (int i = 0; i < *n_rows; i++)
+        if (!strcmp(rows[i].label, label))
+            return &rows[i];
+    if (*n_rows == MAX_KINDS)
+        return NULL;
+    rows[*n_rows] = (prof_row){ 0 };
+    snprintf(rows[*n_rows].label, sizeof rows[0].label, "%s", label);
+    return &rows[(*n_rows)++];
+}
+
+static int add(prof_row *rows, int *n_rows, const char *label, double ms)
+{
+    prof_row *r = row(rows, n_rows, label);
+    if (!r) {
+        fprintf(stderr, "bench_llm: more than %d op kinds\n", MAX_KINDS);
+        return OM_ERANGE;
+    }
+    r->ms += ms;
+    r->n++;
+    return 0;
+}
+
+static int cmp_ms(const void *a, const void *b)
+{
+    double d = ((const prof_row *)b)->ms - ((const prof_row *)a)->ms;
+    return (d > 0) - (d < 0);
+}
+
+/* n decode steps with profiling on, after the cache holds the prompt. */
+static int profile_decode(om_gpu *gpu, om_llm *m, const int32_t *ids, int n_ids, int n, float *logits,
+                          double plain_ms)
+{
+    const om_llm_hparams *hp = om_llm_get_hparams(m);
+    om_sampler_params sp = om_sampler_default_params();
+    om_sampler *smp;
+    int rc;
+    if ((rc = om_sampler_open(&smp, &sp, hp->n_vocab))) {
+        fprintf(stderr, "bench_llm: sampler: %s\n", om_strerror(rc));
+        return rc;
+    }
+    if ((rc = om_llm_set_profile(m, 1))) {
+        fprintf(stderr, "bench_llm: %s\n", om_llm_last_error(m));
+        om_sampler_close(smp);
+        return rc;
+    }
+    prof_row rows[MAX_KINDS];
+    int n_rows = 0;
+    double wall = 0, device = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        int32_t tok = ids[i % n_ids];
+        om_llm_batch d = { .tokens = &tok, .n = 1, .logits = logits };
+        double t0 = om_bench_now_s();
+        if ((rc = om_llm_eval(m, &d)))
+            break;
+        double t1 = om_bench_now_s();
+        rc = om_sampler_sample(smp, logits, &tok);
+        double t2 = om_bench_now_s();
+        wall += (t2 - t0) * 1e3;
+        const char *lab[256];
+        double ns[256];
+        int k = om_gpu_timestamps(gpu, lab, ns, 256);
+        om_llm_host_times h;
+        om_llm_get_host_times(m, &h);
+        double dev = k > 0 ? ns[k - 1] / 1e6 : 0;
+        device += dev;
+        for (int j = 1; j < k && !rc; j++)
+            rc = add(rows, &n_rows, lab[j], (ns[j] - ns[j - 1]) / 1e6);
+        if (!rc)
+            (void)((rc = add(rows, &n_rows, "host: record commands", h.record_ms)) ||
+                   (rc = add(rows, &n_rows, "host: submit+wait beyond device", h.submit_ms - dev)) ||
+                   (rc = add(rows, &n_rows, "host: read logits", h.read_ms)) ||
+                   (rc = add(rows, &n_rows, "host: sampling (default params)", (t2 - t1) * 1e3)) ||
+                   (rc = add(rows, &n_rows, "host: rest of eval",
+                              (t1 - t0) * 1e3 - h.record_ms - h.submit_ms - h.read_ms)));
+    }
+    om_llm_set_profile(m, 0);
+    om_sampler_close(smp);
+    if (rc) {
+        fprintf(stderr, "bench_llm: profile: %s: %s\n", om_strerror(rc), om_llm_last_error(m));
+        return rc;
+    }
+    qsort(rows, (size_t)n_rows, sizeof rows[0], cmp_ms);
+    printf("\ndecode step profile, mean of %d steps after a %d-token prompt "
+           "(unprofiled step %.2f ms; profiled %.2f ms, device %.2f ms):\n\n",
+           n, n_ids, plain_ms, wall / n, device / n);
+    printf("| op kind | per step | ms/step | %% |\n|---|---|---|---|\n");
+    for (int i = 0; i < n_rows; i++)
+        printf("| %s | %d | %.3f | %.1f%% |\n", rows[i].label, rows[i].n / n, rows[i].ms / n,
+               100 * rows[i].ms / wall);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL;
-    int n_prompt = 512, n_gen = 128, md = 0;
+    int n_prompt = 512, n_gen = 128, md = 0, profile = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--prompt") && i + 1 < argc)
             n_prompt = atoi(argv[++i]);
@@ -44,15 +151,17 @@ int main(int argc, char **argv)
             n_gen = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--md"))
             md = 1;
+        else if (!strcmp(argv[i], "--profile"))
+            profile = 1;
         else if (argv[i][0] != '-' && !path)
             path = argv[i];
         else {
-            fprintf(stderr, "usage: bench_llm MODEL.gguf [--prompt N] [--gen N] [--md]\n");
+            fprintf(stderr, "usage: bench_llm MODEL.gguf [--prompt N] [--gen N] [--md] [--profile]\n");
             return 2;
         }
     }
     if (!path || n_prompt < 1 || n_gen < 1) {
-        fprintf(stderr, "usage: bench_llm MODEL.gguf [--prompt N] [--gen N] [--md]\n");
+        fprintf(stderr, "usage: bench_llm MODEL.gguf [--prompt N] [--gen N] [--md] [--profile]\n");
         return 2;
     }
     char err[1024];
@@ -63,7 +172,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_llm: %s\n", err);
         return 1;
     }
-    om_llm_opts lo = { .n_ctx_max = n_prompt + n_gen + 1, .n_batch = 512 };
+    om_llm_opts lo = { .n_ctx_max = n_prompt + (profile ? 2 : 1) * n_gen + 1, .n_batch = 512 };
     if (om_llm_open(&m, gpu, path, &lo, err, sizeof err)) {
         fprintf(stderr, "bench_llm: %s\n", err);
         om_gpu_close(gpu);
@@ -107,6 +216,8 @@ int main(int argc, char **argv)
                    "weights streamed %.2f GB/s, memcpy %.1f GB/s: %.0f%% of the roofline\n",
                    gi->name, path, hp->n_layer, hp->n_embd, om_type_name(hp->ftype), wgb * 1e3, n_prompt,
                    pre_tps, n_gen, dec_tps, eff, bw, 100 * eff / bw);
+        if (profile)
+            rc = profile_decode(gpu, m, ids, n_prompt, n_gen, logits, t_decode * 1e3 / n_gen);
     }
     free(ids);
     free(logits);

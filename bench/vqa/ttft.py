@@ -93,27 +93,34 @@ def main():
         if rc != 0:
             raise SystemExit("ttft: omnid exited %d: %s" % (rc, open(log).read()))
     # The reference after the daemon is gone, so the two never share the CPU.
-    dec = statistics.median(full_decode_ms(a.clip) for _ in range(a.runs))
+    decs = [full_decode_ms(a.clip) for _ in range(a.runs)]
+    dec = statistics.median(decs)
     load1 = os.getloadavg()
 
     def med(key):
         return statistics.median(d["timings"][key] for _, d in runs)
 
+    def spread(vals):
+        return "%.0f-%.0f" % (min(vals), max(vals))
+
     ttft = statistics.median(t for t, _ in runs)
     u = runs[0][1]["usage"]
-    rows = [("sample %d frames (seek + decode + scale)" % u["frames"], med("sample_ms")),
-            ("encode (ViT, Q-Former, video Q-Former, projection)", med("encode_ms")),
+    def stage(key):
+        return med(key), spread([d["timings"][key] for _, d in runs])
+
+    rows = [("sample %d frames (seek + decode + scale)" % u["frames"], *stage("sample_ms")),
+            ("encode (ViT, Q-Former, video Q-Former, projection)", *stage("encode_ms")),
             ("prompt (prefill %d positions, %d of them video rows)" % (u["prompt_tokens"], u["media_rows"]),
-             med("prompt_ms")),
-            ("generate (1 token)", med("gen_ms")),
-            ("**time to first token** (client, upload included)", ttft),
-            ("reference: `ffmpeg -threads 1 -i clip -f null -` (full decode)", dec)]
-    print("| stage | ms (median of %d) |" % a.runs)
-    print("|---|---|")
-    for name, ms in rows:
-        print("| %s | %.1f |" % (name, ms))
-    print("| TTFT / full decode | %.3f |" % (ttft / dec))
-    print("| sample / full decode | %.3f |" % (med("sample_ms") / dec))
+             *stage("prompt_ms")),
+            ("generate (1 token)", *stage("gen_ms")),
+            ("**time to first token** (client, upload included)", ttft, spread([t for t, _ in runs])),
+            ("reference: `ffmpeg -threads 1 -i clip -f null -` (full decode)", dec, spread(decs))]
+    print("| stage | ms (median of %d) | min-max |" % a.runs)
+    print("|---|---|---|")
+    for name, ms, mm in rows:
+        print("| %s | %.1f | %s |" % (name, ms, mm))
+    print("| TTFT / full decode | %.3f | |" % (ttft / dec))
+    print("| sample / full decode | %.3f | |" % (med("sample_ms") / dec))
     print()
     print("clip %.1f MB uploaded; warm-up request (pipeline creation) %.0f ms; load average %.2f before, %.2f after"
           % (len(video) / 1e6, warm_ms, load0[0], load1[0]))

@@ -443,6 +443,11 @@ static void test_pipeline_errors(void **state)
     assert_int_equal(om_gpu_pipeline(gpu, "no_such_shader", NULL, 0, 16, &p), OM_ENOENT);
     assert_null(p);
     assert_non_null(strstr(om_gpu_last_error(gpu), "no_such_shader"));
+    /* A module and a layout that disagree about the texel binding are refused, not
+     * handed to the driver (lavapipe crashes on it). */
+    assert_int_equal(om_gpu_pipeline(gpu, "matvec_f16_tb", NULL, 0, 16, &p), OM_EINVAL);
+    assert_non_null(strstr(om_gpu_last_error(gpu), "om_gpu_pipeline_texel"));
+    assert_int_equal(om_gpu_pipeline_texel(gpu, "copy_test", NULL, 0, 16, &p), OM_EINVAL);
     uint32_t big = om_gpu_get_info(gpu)->max_push_bytes + 4;
     assert_int_equal(om_gpu_pipeline(gpu, "copy_test", NULL, 0, big, &p), OM_ERANGE);
     assert_non_null(strstr(om_gpu_last_error(gpu), "maxPushConstantsSize"));

@@ -1,8 +1,9 @@
 /* The LLaMA forward pass (MODELS.md §6.1) recorded as one command buffer and submitted
- * once per batch: embeddings -> n_layer x (RMSNorm, Q/K/V, RoPE, KV cache append,
- * causal GQA attention, output projection, RMSNorm, SwiGLU FFN) -> final RMSNorm ->
- * logits. Activation tensors come from the arena and are reused by every layer; the
- * recorder's hazard tracking places the barriers. */
+ * once per batch: embeddings -> n_layer x (RMSNorm, one Q|K|V matmul, RoPE, KV cache
+ * append, causal GQA attention, output projection, RMSNorm, one gate|up matmul, SwiGLU,
+ * down projection) -> final RMSNorm -> logits. Activation tensors come from the arena and
+ * are reused by every layer; the recorder's hazard tracking places the barriers. Every
+ * dispatch costs lavapipe tens of microseconds whatever its size, hence the stacking. */
 #include "llm_internal.h"
 #include "om_err.h"
 
@@ -77,7 +78,8 @@ static int record_layer(om_llm *m, om_cmd *c, const om_llm_layer *l, fwd_tensors
     om_tensor qk = heads(&qkv3, 0, nh + nkv, 0, T), q = heads(&qkv3, 0, nh, 0, T);
     om_tensor kv_new = heads(&qkv3, nh, 2 * nkv, 0, T);
     om_tensor kv_dst = heads(&l->kv_cache, 0, 2 * nkv, m->n_past, T);
-    om_tensor kc = heads(&l->kv_cache, 0, nkv, 0, m->n_past + T), vc = heads(&l->kv_cache, nkv, nkv, 0, m->n_past + T);
+    om_tensor kc = heads(&l->kv_cache, 0, nkv, 0, m->n_past + T);
+    om_tensor vc = heads(&l->kv_cache, nkv, nkv, 0, m->n_past + T);
     om_tensor att2 = reshape(&t->att, (int64_t)nh * hp->head_dim, T, 1);
     int64_t ff0[4] = { 0, 0, 0, 0 }, ff1[4] = { hp->n_ff, 0, 0, 0 }, ffne[4] = { hp->n_ff, T, 1, 1 };
     om_tensor gate = om_tensor_view(&t->gate_up, ff0, ffne), up = om_tensor_view(&t->gate_up, ff1, ffne);

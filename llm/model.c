@@ -283,6 +283,11 @@ void om_llm_close(om_llm *m)
 const om_llm_hparams *om_llm_get_hparams(const om_llm *m) { return &m->hp; }
 const struct om_tokenizer *om_llm_get_tokenizer(const om_llm *m) { return m->tok; }
 uint64_t om_llm_weight_bytes(const om_llm *m) { return m->weight_bytes; }
+
+uint64_t om_llm_decode_weight_bytes(const om_llm *m)
+{
+    return m->hp.tied_output ? m->weight_bytes : m->weight_bytes - om_tensor_nbytes(&m->tok_embd);
+}
 int om_llm_n_past(const om_llm *m) { return m->n_past; }
 const char *om_llm_last_error(const om_llm *m) { return m->err; }
 

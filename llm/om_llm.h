@@ -39,6 +39,9 @@ const om_llm_hparams *om_llm_get_hparams(const om_llm *m);
 const struct om_tokenizer *om_llm_get_tokenizer(const om_llm *m);
 /* Bytes of weights resident on the device (for roofline figures). */
 uint64_t om_llm_weight_bytes(const om_llm *m);
+/* Bytes of weights one decode step reads: all of them but the token embedding table, of
+ * which it gathers one row (unless the table is also the output matrix). */
+uint64_t om_llm_decode_weight_bytes(const om_llm *m);
 
 /* A batch for one forward: n positions appended after the cached ones. Position i
  * takes token tokens[i], or, when tokens[i] < 0, the next row of embd (n_embd floats:

@@ -1,6 +1,6 @@
 /* bench_llm: prefill and decode speed of one model file, and decode as a fraction of
  * the roofline (weight bytes read per token / time per token, against memcpy bandwidth
- * measured in the same run).
+ * measured in the same run; a token reads every matrix but the token embedding table).
  *   bench_llm MODEL.gguf [--prompt N] [--gen N] [--md] [--profile]
  * --md prints one Markdown table row. --profile then prints where one decode step's time
  * goes: device time per op kind (GPU timestamps after every op) and host time (recording,
@@ -78,7 +78,7 @@ static int cmp_ms(const void *a, const void *b)
 
 /* n decode steps with profiling on, after the cache holds the prompt. */
 static int profile_decode(om_gpu *gpu, om_llm *m, const int32_t *ids, int n_ids, int n, float *logits,
-                          double plain_ms)
+                          double plain_ms, double decode_gb, double memcpy_gbps)
 {
     const om_llm_hparams *hp = om_llm_get_hparams(m);
     om_sampler_params sp = om_sampler_default_params();
@@ -134,9 +134,16 @@ static int profile_decode(om_gpu *gpu, om_llm *m, const int32_t *ids, int n_ids,
            "(unprofiled step %.2f ms; profiled %.2f ms, device %.2f ms):\n\n",
            n, n_ids, plain_ms, wall / n, device / n);
     printf("| op kind | per step | ms/step | %% |\n|---|---|---|---|\n");
-    for (int i = 0; i < n_rows; i++)
+    double mm_ms = 0;
+    for (int i = 0; i < n_rows; i++) {
         printf("| %s | %d | %.3f | %.1f%% |\n", rows[i].label, rows[i].n / n, rows[i].ms / n,
                100 * rows[i].ms / wall);
+        if (!strncmp(rows[i].label, "matmul", 6))
+            mm_ms += rows[i].ms / n;
+    }
+    printf("\nmatmuls: %.2f ms/step for %.0f MB of weights = %.2f GB/s, %.0f%% of memcpy (%.1f GB/s)\n",
+           mm_ms, decode_gb * 1e3, decode_gb / mm_ms * 1e3, 100 * decode_gb / mm_ms * 1e3 / memcpy_gbps,
+           memcpy_gbps);
     return 0;
 }
 
@@ -203,9 +210,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_llm: %s: %s\n", om_strerror(rc), om_llm_last_error(m));
     } else {
         double bw = memcpy_gbps();
-        double wgb = om_llm_weight_bytes(m) / 1e9;
+        double wgb = om_llm_weight_bytes(m) / 1e9, dgb = om_llm_decode_weight_bytes(m) / 1e9;
         double dec_tps = n_gen / t_decode, pre_tps = n_prompt / t_prefill;
-        double eff = wgb * dec_tps;           /* GB/s of weights streamed while decoding */
+        double eff = dgb * dec_tps;           /* GB/s of weights streamed while decoding */
         const om_gpu_info *gi = om_gpu_get_info(gpu);
         if (md)
             printf("| %s | %s | %.0f MB | %.1f | %.2f | %.2f GB/s | %.1f GB/s | %.0f%% |\n", path,
@@ -217,7 +224,7 @@ int main(int argc, char **argv)
                    gi->name, path, hp->n_layer, hp->n_embd, om_type_name(hp->ftype), wgb * 1e3, n_prompt,
                    pre_tps, n_gen, dec_tps, eff, bw, 100 * eff / bw);
         if (profile)
-            rc = profile_decode(gpu, m, ids, n_prompt, n_gen, logits, t_decode * 1e3 / n_gen);
+            rc = profile_decode(gpu, m, ids, n_prompt, n_gen, logits, t_decode * 1e3 / n_gen, dgb, bw);
     }
     free(ids);
     free(logits);

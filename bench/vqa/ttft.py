@@ -110,8 +110,8 @@ def main():
 
     rows = [("sample %d frames (seek + decode + scale)" % u["frames"], *stage("sample_ms")),
             ("encode (ViT, Q-Former, video Q-Former, projection)", *stage("encode_ms")),
-            ("prompt (prefill %d positions, %d of them video rows)" % (u["prompt_tokens"], u["media_rows"]),
-             *stage("prompt_ms")),
+            ("prompt (prefill %d positions: %d video rows, %d reused from the KV cache)"
+             % (u["prompt_tokens"], u["media_rows"], u["cached_tokens"]), *stage("prompt_ms")),
             ("generate (1 token)", *stage("gen_ms")),
             ("**time to first token** (client, upload included)", ttft, spread([t for t, _ in runs])),
             ("reference: `ffmpeg -threads 1 -i clip -f null -` (full decode)", dec, spread(decs))]

@@ -85,7 +85,8 @@ static int record_layer(om_llm *m, om_cmd *c, const om_llm_layer *l, fwd_tensors
     om_tensor gate = om_tensor_view(&t->gate_up, ff0, ffne), up = om_tensor_view(&t->gate_up, ff1, ffne);
     if ((rc = om_op_rms_norm(c, &t->h, &t->x, &l->attn_norm, hp->rms_eps)) || (rc = mark(c, p, "rms_norm")) ||
         (rc = om_op_matmul(c, &t->qkv, &t->h, &l->wqkv)) || (rc = mark(c, p, "matmul qkv")) ||
-        (rc = om_op_rope(c, &qk, &qk, &t->pos, hp->n_rot, hp->rope_base, hp->rope_freq_scale, OM_ROPE_NORM)) ||
+        (rc = om_op_rope_ext(c, &qk, &qk, &t->pos, m->has_rope_freqs ? &m->rope_freqs : NULL, hp->n_rot,
+                             hp->rope_base, hp->rope_freq_scale, OM_ROPE_NORM)) ||
         (rc = mark(c, p, "rope")) ||
         (rc = om_op_copy(c, &kv_dst, &kv_new)) || (rc = mark(c, p, "kv copy")) ||
         (rc = om_op_attention(c, &t->att, &q, &kc, &vc, NULL, 1.0f / sqrtf((float)hp->head_dim), 1)) ||

@@ -23,6 +23,8 @@ struct om_llm {
     om_llm_hparams   hp;
     int              n_batch;
     om_tensor        tok_embd, output_norm, output;
+    om_tensor        rope_freqs;         /* F32 {n_rot/2} (Llama 3.1+), valid when has_rope_freqs */
+    int              has_rope_freqs;
     om_llm_layer    *layers;
     om_buf         **bufs;               /* every weight/cache buffer, owned */
     int              n_bufs;

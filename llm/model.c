@@ -5,6 +5,7 @@
 #include "om_err.h"
 #include "om_tokenizer.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,13 +154,36 @@ static int read_hparams(om_llm *m, const om_llm_opts *opts)
     } else if (!om_gguf_get_f32(m->gguf, "llama.rope.scale_linear", &factor) && factor > 0) {
         hp->rope_freq_scale = 1.0f / factor;
     }
-    if (om_gguf_find_tensor(m->gguf, "rope_freqs.weight"))
-        return set_err(m, OM_EUNSUPPORTED, "per-dimension rope frequency factors (rope_freqs.weight) are not supported");
     int cap = opts && opts->n_ctx_max > 0 ? opts->n_ctx_max : 4096;
     hp->n_ctx = hp->n_ctx_train < cap ? hp->n_ctx_train : cap;
     m->n_batch = opts && opts->n_batch > 0 ? opts->n_batch : 256;
     if (m->n_batch > hp->n_ctx)
         m->n_batch = hp->n_ctx;
+    return 0;
+}
+
+/* Llama 3.1+ per-pair frequency factors (optional): F32, as the rope op reads them, and
+ * finite positive, since each divides an angle. */
+static int load_rope_freqs(om_llm *m)
+{
+    const char *name = "rope_freqs.weight";
+    const om_gguf_tensor *t = om_gguf_find_tensor(m->gguf, name);
+    if (!t)
+        return 0;
+    if (t->type != OM_TYPE_F32)
+        return set_err(m, OM_EUNSUPPORTED, "tensor %s has type %s (ggml type %d), expected f32", name,
+                       om_ggml_type_name(t->type) ? om_ggml_type_name(t->type) : "unknown", t->type);
+    int rc = load_tensor(m, name, m->hp.n_rot / 2, 1, 0, &m->rope_freqs);
+    if (rc)
+        return rc;
+    for (int i = 0; i < m->hp.n_rot / 2; i++) {
+        float f;
+        memcpy(&f, (const char *)t->data + 4 * (size_t)i, sizeof f);
+        if (!(f > 0.0f) || !isfinite(f))
+            return set_err(m, OM_EFORMAT, "tensor %s[%d] = %g; frequency factors must be finite and > 0",
+                           name, i, (double)f);
+    }
+    m->has_rope_freqs = 1;
     return 0;
 }
 
@@ -175,6 +199,8 @@ static int load_weights(om_llm *m)
     int rc;
     if ((rc = load_tensor(m, "token_embd.weight", hp->n_embd, hp->n_vocab, 0, &m->tok_embd)) ||
         (rc = load_tensor(m, "output_norm.weight", hp->n_embd, 1, 0, &m->output_norm)))
+        return rc;
+    if ((rc = load_rope_freqs(m)))
         return rc;
     rc = load_tensor(m, "output.weight", hp->n_embd, hp->n_vocab, 1, &m->output);
     if (rc == OM_ENOENT) {

@@ -70,6 +70,11 @@ enum om_rope_mode { OM_ROPE_NORM = 0, OM_ROPE_NEOX = 2 };   /* ggml's ids */
  * base^(-2i/n_rot). */
 int om_op_rope(om_cmd *c, const om_tensor *dst, const om_tensor *x, const om_tensor *pos,
                int n_rot, float freq_base, float freq_scale, int mode);
+/* om_op_rope with llama.cpp's per-pair frequency factors (GGUF rope_freqs.weight):
+ * theta_i is divided by freq_factors[i]; freq_factors: F32 {n_rot/2} contiguous, or NULL. */
+int om_op_rope_ext(om_cmd *c, const om_tensor *dst, const om_tensor *x, const om_tensor *pos,
+                   const om_tensor *freq_factors, int n_rot, float freq_base, float freq_scale,
+                   int mode);
 /* Fused attention: dst[:, h, i] = softmax(q_i·K_gᵀ·scale + mask_i) · V_g, g = h / (n_head/n_kv).
  * q: {hd, n_head, Tq} F32; k, v: {hd, n_kv, Tk} F32 or F16 (v may have its own hd);
  * dst: {hd_v, n_head, Tq}. causal: query i sees keys j <= i + (Tk - Tq). mask: F32

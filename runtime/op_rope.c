@@ -5,7 +5,7 @@
 #include "op_internal.h"
 
 struct rope_push {
-    uint64_t x, d, pos;
+    uint64_t x, d, pos, ff;             /* ff: frequency factors, 0 when absent */
     uint32_t ne[4];
     uint32_t x_nb[4];
     uint32_t d_nb[4];
@@ -17,6 +17,13 @@ _Static_assert(sizeof(struct rope_push) <= 128, "push constants over lavapipe's 
 
 int om_op_rope(om_cmd *c, const om_tensor *dst, const om_tensor *x, const om_tensor *pos,
                int n_rot, float freq_base, float freq_scale, int mode)
+{
+    return om_op_rope_ext(c, dst, x, pos, NULL, n_rot, freq_base, freq_scale, mode);
+}
+
+int om_op_rope_ext(om_cmd *c, const om_tensor *dst, const om_tensor *x, const om_tensor *pos,
+                   const om_tensor *freq_factors, int n_rot, float freq_base, float freq_scale,
+                   int mode)
 {
     const char *op = "rope";
     char s[96], sp[96];
@@ -41,12 +48,21 @@ int om_op_rope(om_cmd *c, const om_tensor *dst, const om_tensor *x, const om_ten
         !isfinite(freq_scale))
         return op_fail(c, OM_EINVAL, op, "freq_base %g must be > 1 and freq_scale %g > 0",
                        (double)freq_base, (double)freq_scale);
+    if (freq_factors) {
+        if ((err = op_check(c, op, "freq_factors", freq_factors, OP_F32)) < 0)
+            return err;
+        if (freq_factors->ne[0] != n_rot / 2 || om_tensor_nelem(freq_factors) != n_rot / 2 ||
+            !op_contiguous(freq_factors))
+            return op_fail(c, OM_EINVAL, op, "freq_factors %s must be a contiguous {%d} (n_rot / 2)",
+                           op_shape(freq_factors, sp, sizeof(sp)), n_rot / 2);
+    }
 
     struct rope_push pc;
     memset(&pc, 0, sizeof(pc));
     pc.x = op_addr(x);
     pc.d = op_addr(dst);
     pc.pos = op_addr(pos);
+    pc.ff = freq_factors ? op_addr(freq_factors) : 0;
     op_ne(x, pc.ne);
     op_strides(x, pc.x_nb);
     op_strides(dst, pc.d_nb);
@@ -57,7 +73,7 @@ int om_op_rope(om_cmd *c, const om_tensor *dst, const om_tensor *x, const om_ten
     uint32_t gx, gy;
     op_rows_grid(x->ne[2] * x->ne[3], &gx, &gy);
     const uint32_t spec[1] = { 64 };
-    const om_tensor *rd[2] = { x, pos };
+    const om_tensor *rd[3] = { x, pos, freq_factors };
     return op_dispatch(c, op, mode == OM_ROPE_NEOX ? "rope_neox" : "rope_norm", spec, 1, &pc,
-                       sizeof(pc), gx, gy, 1, rd, 2, &dst, 1);
+                       sizeof(pc), gx, gy, 1, rd, 3, &dst, 1);
 }

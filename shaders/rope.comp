@@ -1,7 +1,8 @@
 #version 450
 /* rope: rotary position embedding of F32 x {head_dim, n_head, T, ne3} by I32 pos {T}.
  * NORM rotates pairs (2i, 2i+1), NEOX (i, i+n_rot/2), both by theta_i = pos * freq_scale
- * * base^(-2i/n_rot); values past n_rot are copied. One workgroup per token: a lane
+ * * base^(-2i/n_rot) / ff[i] (ff: optional per-pair frequency factors, llama.cpp's
+ * rope_freqs; address 0 when absent); values past n_rot are copied. One workgroup per token: a lane
  * computes cos/sin of its pairs once and applies them to every head of the token
  * (the angles do not depend on the head), so the transcendentals and the index math
  * are paid once per token instead of once per head. */
@@ -11,7 +12,7 @@
 layout(local_size_x_id = 0) in;
 
 layout(push_constant) uniform PC {
-    uint64_t x, d, pos;
+    uint64_t x, d, pos, ff;
     uint ne[4];
     uint x_nb[4];        /* strides in elements; [0] unused (1) */
     uint d_nb[4];
@@ -33,7 +34,9 @@ void main()
         const bool rot = p < half_rot;
         float c = 1.0, s = 0.0;
         if (rot) {
-            const float t = fpos * exp2(-2.0 * float(p) / float(pc.n_rot) * pc.log2_base);
+            float t = fpos * exp2(-2.0 * float(p) / float(pc.n_rot) * pc.log2_base);
+            if (pc.ff != 0ul)           /* uniform: no divergence, one load per pair */
+                t /= F32Buf(pc.ff).v[p];
             /* Vulkan only bounds sin/cos error inside [-pi, pi]: reduce first. */
             const float theta = t - 6.2831853071795865 * floor(t * 0.15915494309189534 + 0.5);
             c = cos(theta);

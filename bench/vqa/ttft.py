@@ -11,6 +11,7 @@ sending the request to the first token reply; sample_ms, encode_ms, prompt_ms co
 the done reply. Prints a Markdown table of medians."""
 import argparse
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -60,11 +61,54 @@ def ask_once(client, question, video, frames):
     return (first - t0) * 1e3, done
 
 
-def full_decode_ms(clip):
-    t0 = time.perf_counter()
+def full_decode(clip):
+    """(wall ms, CPU ms) of the reference: the whole clip decoded by the CLI on one thread.
+    RUSAGE_CHILDREN counts waited-for children only: omnid is still running."""
+    def cpu():
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ru.ru_utime + ru.ru_stime
+
+    c0, t0 = cpu(), time.perf_counter()
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-threads", "1", "-i", clip,
                     "-f", "null", "-"], check=True)
-    return (time.perf_counter() - t0) * 1e3
+    return (time.perf_counter() - t0) * 1e3, (cpu() - c0) * 1e3
+
+
+def spread(vals):
+    return "%.0f-%.0f" % (min(vals), max(vals))
+
+
+def report(runs, n_bytes, warm_ms, load):
+    def col(vals):
+        return statistics.median(vals), spread(vals)
+
+    def stage(key):
+        return col([d["timings"][key] for _, d, _ in runs])
+
+    def ratio(vals):
+        return "%.3f" % statistics.median(vals), "%.3f-%.3f" % (min(vals), max(vals))
+
+    u = runs[0][1]["usage"]
+    ttft = [t for t, _, _ in runs]
+    dec = [w for _, _, (w, _) in runs]
+    rows = [("sample %d frames (seek + decode + scale)" % u["frames"], *stage("sample_ms")),
+            ("encode (ViT, Q-Former, video Q-Former, projection)", *stage("encode_ms")),
+            ("prompt (prefill %d positions: %d video rows, %d reused from the KV cache)"
+             % (u["prompt_tokens"], u["media_rows"], u["cached_tokens"]), *stage("prompt_ms")),
+            ("generate (1 token)", *stage("gen_ms")),
+            ("**time to first token** (client, upload included)", *col(ttft)),
+            ("reference: `ffmpeg -threads 1 -i clip -f null -` (full decode)", *col(dec)),
+            ("reference, CPU time", *col([c for _, _, (_, c) in runs]))]
+    print("| stage | ms (median of %d) | min-max |" % len(runs))
+    print("|---|---|---|")
+    for name, ms, mm in rows:
+        print("| %s | %.1f | %s |" % (name, ms, mm))
+    print("| TTFT / full decode | %s | %s |" % ratio([t / w for t, w in zip(ttft, dec)]))
+    sample = [d["timings"]["sample_ms"] for _, d, _ in runs]
+    print("| sample / full decode | %s | %s |" % ratio([s / w for s, w in zip(sample, dec)]))
+    print()
+    print("clip %.1f MB uploaded; warm-up request (pipeline creation) %.0f ms; load average %.2f before, %.2f after"
+          % (n_bytes / 1e6, warm_ms, load[0], load[1]))
 
 
 def main():
@@ -80,50 +124,24 @@ def main():
     import omni_client as oc
 
     video = open(a.clip, "rb").read()
-    load0 = os.getloadavg()
+    load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="ttft-") as tmp:
         p, ep, log = start_omnid(a.omnid, a.pack, tmp)
+        runs = []
         try:
             with oc.Client(ep, timeout=600) as c:
                 warm_ms, _ = ask_once(c, "Warm up.", video, a.frames)
-                runs = [ask_once(c, QUESTIONS[i % len(QUESTIONS)], video, a.frames) for i in range(a.runs)]
+                # Each question is paired with a reference decode right after it (omnid
+                # idle): the machine is shared, and its load drifts within minutes.
+                for i in range(a.runs):
+                    ttft, done = ask_once(c, QUESTIONS[i % len(QUESTIONS)], video, a.frames)
+                    runs.append((ttft, done, full_decode(a.clip)))
         finally:
             p.send_signal(signal.SIGTERM)
             rc = p.wait(timeout=60)
         if rc != 0:
             raise SystemExit("ttft: omnid exited %d: %s" % (rc, open(log).read()))
-    # The reference after the daemon is gone, so the two never share the CPU.
-    decs = [full_decode_ms(a.clip) for _ in range(a.runs)]
-    dec = statistics.median(decs)
-    load1 = os.getloadavg()
-
-    def med(key):
-        return statistics.median(d["timings"][key] for _, d in runs)
-
-    def spread(vals):
-        return "%.0f-%.0f" % (min(vals), max(vals))
-
-    ttft = statistics.median(t for t, _ in runs)
-    u = runs[0][1]["usage"]
-    def stage(key):
-        return med(key), spread([d["timings"][key] for _, d in runs])
-
-    rows = [("sample %d frames (seek + decode + scale)" % u["frames"], *stage("sample_ms")),
-            ("encode (ViT, Q-Former, video Q-Former, projection)", *stage("encode_ms")),
-            ("prompt (prefill %d positions: %d video rows, %d reused from the KV cache)"
-             % (u["prompt_tokens"], u["media_rows"], u["cached_tokens"]), *stage("prompt_ms")),
-            ("generate (1 token)", *stage("gen_ms")),
-            ("**time to first token** (client, upload included)", ttft, spread([t for t, _ in runs])),
-            ("reference: `ffmpeg -threads 1 -i clip -f null -` (full decode)", dec, spread(decs))]
-    print("| stage | ms (median of %d) | min-max |" % a.runs)
-    print("|---|---|---|")
-    for name, ms, mm in rows:
-        print("| %s | %.1f | %s |" % (name, ms, mm))
-    print("| TTFT / full decode | %.3f | |" % (ttft / dec))
-    print("| sample / full decode | %.3f | |" % (med("sample_ms") / dec))
-    print()
-    print("clip %.1f MB uploaded; warm-up request (pipeline creation) %.0f ms; load average %.2f before, %.2f after"
-          % (len(video) / 1e6, warm_ms, load0[0], load1[0]))
+    report(runs, len(video), warm_ms, (load0, os.getloadavg()[0]))
     return 0
 
 

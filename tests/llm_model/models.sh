@@ -17,4 +17,5 @@ mha_f32  --n-head 4 --n-head-kv 4 --type f32 --seed 23
 gqa_f16  --n-head 4 --n-head-kv 2 --type f16 --seed 12
 gqa_q8_0 --n-head 4 --n-head-kv 2 --type q8_0 --output-type f16 --seed 13
 gqa_q4_0 --n-head 8 --n-head-kv 2 --type q4_0 --tied --seed 14
+gqa_f16_rf --n-head 4 --n-head-kv 2 --type f16 --rope-freqs --seed 15
 LIST

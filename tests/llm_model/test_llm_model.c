@@ -25,6 +25,7 @@ static om_gpu *gpu;
  * even F32 weights carry F16 rounding of K and V. */
 static const struct { const char *name; double tol; } models[] = {
     { "mha_f32", 1e-3 }, { "gqa_f16", 1e-3 }, { "gqa_q8_0", 1e-3 }, { "gqa_q4_0", 1e-3 },
+    { "gqa_f16_rf", 1e-3 },   /* Llama 3.1 rope_freqs */
 };
 
 static void path_of(char *buf, size_t n, const char *env, const char *name, const char *suffix)

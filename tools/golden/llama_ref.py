@@ -9,9 +9,10 @@ by tools/mkllama/mkllama.py: F32/F16/Q8_0/Q4_0 tensors), runs a prompt of token 
 
 The math is float64: RMSNorm (x / sqrt(mean(x^2) + eps) * g), NORM RoPE (adjacent pairs, since
 GGUF q/k rows are permuted), causal GQA attention (kv head = q head // (n_head / n_head_kv)),
-SwiGLU FFN, output = token_embd when output.weight is absent. As a self-check, attention is also
-computed with the q/k rows un-permuted to Hugging Face order and rotate_half (NEOX) RoPE; the two
-must agree, which pins the permutation convention.
+SwiGLU FFN, output = token_embd when output.weight is absent, each RoPE angle divided by its
+pair's factor when rope_freqs.weight is present (Llama 3.1+, as ggml_rope_ext). As a self-check,
+attention is also computed with the q/k rows un-permuted to Hugging Face order and rotate_half
+(NEOX) RoPE; the two must agree, which pins the permutation convention.
 
 Usage: tools/golden/llama_ref.py MODEL.gguf PREFIX --tokens 1,2,3 [--greedy K]
 """
@@ -32,10 +33,16 @@ def rms_norm(x, g, eps):
     return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps) * g
 
 
-def rope_norm(x, pos, base):
-    """x [T, H, hd]: rotate adjacent pairs (x[2i], x[2i+1]) by pos * base^(-2i/hd)."""
-    hd = x.shape[-1]
+def rope_theta(hd, base, freqs):
+    """base^(-2i/hd) / freqs[i] (freqs: rope_freqs factors or None)."""
     theta = base ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd)
+    return theta if freqs is None else theta / freqs
+
+
+def rope_norm(x, pos, base, freqs):
+    """x [T, H, hd]: rotate adjacent pairs (x[2i], x[2i+1]) by pos * base^(-2i/hd) / freqs[i]."""
+    hd = x.shape[-1]
+    theta = rope_theta(hd, base, freqs)
     ang = pos[:, None].double() * theta[None, :]                 # [T, hd/2]
     c, s = torch.cos(ang)[:, None, :], torch.sin(ang)[:, None, :]
     x0, x1 = x[..., 0::2], x[..., 1::2]
@@ -45,10 +52,10 @@ def rope_norm(x, pos, base):
     return out
 
 
-def rope_neox(x, pos, base):
+def rope_neox(x, pos, base, freqs):
     """rotate_half layout: pairs (x[i], x[i + hd/2])."""
     hd = x.shape[-1]
-    theta = base ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd)
+    theta = rope_theta(hd, base, freqs)
     ang = pos[:, None].double() * theta[None, :]
     c, s = torch.cos(ang)[:, None, :], torch.sin(ang)[:, None, :]
     x0, x1 = x[..., :hd // 2], x[..., hd // 2:]
@@ -85,6 +92,7 @@ class Llama:
         self.embd = t('token_embd.weight')
         self.out_norm = t('output_norm.weight')
         self.out = t('output.weight') if g.has('output.weight') else self.embd
+        self.freqs = t('rope_freqs.weight').double() if g.has('rope_freqs.weight') else None
         self.layers = []
         for i in range(self.n_layer):
             p = 'blk.%d.' % i
@@ -95,6 +103,8 @@ class Llama:
         self.hd = self.n_embd // self.n_head
         if g.get('llama.rope.dimension_count', self.hd) != self.hd:
             raise SystemExit('partial RoPE (dimension_count != head_dim) is not modelled')
+        if self.freqs is not None and self.freqs.shape != (self.hd // 2,):
+            raise SystemExit('rope_freqs.weight has shape %s, expected (%d,)' % (tuple(self.freqs.shape), self.hd // 2))
         self.max_check = 0.0
 
     def forward(self, ids):
@@ -107,11 +117,13 @@ class Llama:
             q = (h @ L['attn_q'].T).reshape(T, self.n_head, self.hd)
             k = (h @ L['attn_k'].T).reshape(T, self.n_head_kv, self.hd)
             v = (h @ L['attn_v'].T).reshape(T, self.n_head_kv, self.hd)
-            a = attention(rope_norm(q, pos, self.base), rope_norm(k, pos, self.base), v, n_rep)
+            a = attention(rope_norm(q, pos, self.base, self.freqs), rope_norm(k, pos, self.base, self.freqs),
+                          v, n_rep)
             # Self-check: HF row order with rotate_half must give the same attention.
             qh = (h @ unpermute(L['attn_q'], self.n_head).T).reshape(T, self.n_head, self.hd)
             kh = (h @ unpermute(L['attn_k'], self.n_head_kv).T).reshape(T, self.n_head_kv, self.hd)
-            a2 = attention(rope_neox(qh, pos, self.base), rope_neox(kh, pos, self.base), v, n_rep)
+            a2 = attention(rope_neox(qh, pos, self.base, self.freqs), rope_neox(kh, pos, self.base, self.freqs),
+                           v, n_rep)
             self.max_check = max(self.max_check, float((a - a2).abs().max()))
             x = x + a @ L['attn_output'].T
             h = rms_norm(x, L['ffn_norm'], self.eps)

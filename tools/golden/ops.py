@@ -91,11 +91,14 @@ def norms():
     save("softmax_nomask_out", F.softmax(t64(sx) * 0.7, dim=-1).numpy())
 
 
-def rope_ref(x, pos, n_rot, base, fscale, neox):
-    """llama.cpp's rope (MODELS.md 6.2) on numpy x of shape (T, n_head, hd), float64."""
+def rope_ref(x, pos, n_rot, base, fscale, neox, factors=None):
+    """llama.cpp's rope (MODELS.md 6.2) on numpy x of shape (T, n_head, hd), float64;
+    factors (rope_freqs, n_rot/2) divide each pair's angle, as ggml_rope_ext does."""
     y = x.astype(np.float64).copy()
     i = np.arange(n_rot // 2)
     theta = pos[:, None].astype(np.float64) * fscale * base ** (-2.0 * i / n_rot)  # (T, n_rot/2)
+    if factors is not None:
+        theta = theta / factors.astype(np.float64)[None, :]
     c, s = np.cos(theta)[:, None, :], np.sin(theta)[:, None, :]
     if neox:
         a, b = x[..., i], x[..., i + n_rot // 2]
@@ -112,6 +115,20 @@ def rope():
     save("rope_x", x); save("rope_pos", pos)
     save("rope_norm_out", rope_ref(x, pos, 64, 10000.0, 1.0, False))
     save("rope_neox_out", rope_ref(x, pos, 32, 10000.0, 0.5, True))   # partial n_rot
+
+
+def rope_factors():
+    """Frequency factors in [1, 8] (Llama 3.1's range), from their own generator so the
+    draws of every other case stay as they were."""
+    r = np.random.default_rng(31)
+    x = r.standard_normal((7, 2, 64)).astype(np.float32)
+    pos = r.integers(0, 200, size=7).astype(np.int32)
+    ff64 = r.uniform(1.0, 8.0, size=32).astype(np.float32)
+    ff16 = r.uniform(1.0, 8.0, size=16).astype(np.float32)
+    save("ropef_x", x); save("ropef_pos", pos)
+    save("ropef_ff64", ff64); save("ropef_ff16", ff16)
+    save("ropef_norm_out", rope_ref(x, pos, 64, 500000.0, 1.0, False, ff64))
+    save("ropef_neox_out", rope_ref(x, pos, 32, 10000.0, 0.5, True, ff16))
 
 
 def attention_ref(q, k, v, scale, causal, mask):
@@ -225,6 +242,7 @@ def main():
     conv()
     layout()
     reductions()
+    rope_factors()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
     print("attention mean peak probability:",
           ", ".join("%s %.2f" % kv for kv in peaks.items()))

@@ -68,6 +68,24 @@ def copy_vocab(w, path, n_vocab):
     return n, model
 
 
+def llama3_rope_freqs(hd, base, old_ctx, factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0):
+    """convert_hf_to_gguf.py's Llama 3.1 rope_freqs: 1 for short wavelengths, `factor` for
+    long ones, a smooth ramp between. No random draws, so the other tensors are unchanged."""
+    freqs = 1.0 / base ** (np.arange(0, hd, 2, dtype=np.float32) / hd)
+    low_wavelen, high_wavelen = old_ctx / low_freq_factor, old_ctx / high_freq_factor
+    out = []
+    for f in freqs:
+        wavelen = 2 * np.pi / f
+        if wavelen < high_wavelen:
+            out.append(1.0)
+        elif wavelen > low_wavelen:
+            out.append(factor)
+        else:
+            smooth = (old_ctx / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=F32)
+
+
 def build(a):
     if a.n_embd % a.n_head or a.n_head % a.n_head_kv:
         raise SystemExit('n_embd must divide by n_head, and n_head by n_head_kv')
@@ -98,6 +116,8 @@ def build(a):
 
     embd_type = a.embd_type or a.type
     out_type = a.output_type or a.type
+    if a.rope_freqs:
+        w.tensor('rope_freqs.weight', llama3_rope_freqs(hd, a.rope_base, a.rope_freqs_ctx), 'f32')
     w.tensor('token_embd.weight', normal((n_vocab, a.n_embd), 1.0), embd_type)
     kv_dim = a.n_head_kv * hd
     s_in, s_ff = 1 / np.sqrt(a.n_embd), 1 / np.sqrt(a.n_ff)
@@ -133,6 +153,10 @@ def main():
     ap.add_argument('--ctx', type=int, default=256)
     ap.add_argument('--eps', type=float, default=1e-5)
     ap.add_argument('--rope-base', type=float, default=10000.0)
+    ap.add_argument('--rope-freqs', action='store_true',
+                    help='write Llama 3.1 rope_freqs.weight (per-pair frequency factors in [1, 8])')
+    ap.add_argument('--rope-freqs-ctx', type=float, default=32.0,
+                    help='original context of the Llama 3.1 ramp (small, so short prompts feel it)')
     ap.add_argument('--type', choices=TYPES, default='f32', help='type of the 2-D weights')
     ap.add_argument('--embd-type', choices=TYPES, help='token_embd type (default --type)')
     ap.add_argument('--output-type', choices=TYPES, help='output.weight type (default --type)')

@@ -1,7 +1,8 @@
 /* test_llm_model: the LLaMA forward pass (llm/) on tiny random models against PyTorch
  * (tools/golden/llama_ref.py): logits of every prompt position, greedy continuations,
  * KV-cache decode vs full recomputation, the embedding-row hook, and refusals
- * (unsupported architecture, truncated file, context overflow, bad ids). */
+ * (unsupported architecture, truncated file, context overflow, bad ids, malformed
+ * rope_freqs). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -300,6 +301,74 @@ static void test_refusals(void **state)
     assert_int_not_equal(om_llm_open(&m, gpu, "/nonexistent/model.gguf", NULL, err, sizeof err), 0);
 }
 
+/* The rope_freqs model with its rope_freqs.weight tensor info patched: `field` 0 is
+ * ne[0], 1 the ggml type (both keep the data within the file); or, when field is 2, the
+ * first factor set to `value`. Returns om_llm_open's code and error. */
+static int open_patched_rf(int field, int64_t value, char *err, size_t n_err)
+{
+    char path[1024];
+    path_of(path, sizeof path, "OM_TEST_MODELS", "gqa_f16_rf", ".gguf");
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc(n);
+    assert_int_equal(fread(buf, 1, n, f), (size_t)n);
+    fclose(f);
+    static const char name[] = "rope_freqs.weight";
+    char *p = NULL;
+    for (long i = 0; i + (long)sizeof name < n && !p; i++)
+        if (!memcmp(buf + i, name, sizeof name - 1))
+            p = buf + i + sizeof name - 1;   /* then n_dims u32, ne0 u64, type u32, offset u64 */
+    assert_non_null(p);
+    uint32_t n_dims;
+    memcpy(&n_dims, p, 4);
+    assert_int_equal(n_dims, 1);
+    if (field == 0) {
+        uint64_t ne0 = (uint64_t)value;
+        memcpy(p + 4, &ne0, 8);
+    } else if (field == 1) {
+        uint32_t t = (uint32_t)value;
+        memcpy(p + 12, &t, 4);
+    } else {
+        om_gguf *g;
+        assert_int_equal(om_gguf_open(&g, path, NULL, err, n_err), 0);
+        const om_gguf_tensor *t = om_gguf_find_tensor(g, name);
+        assert_non_null(t);
+        uint64_t off = om_gguf_data_offset(g) + t->offset;
+        om_gguf_close(g);
+        float v = (float)value;
+        memcpy(buf + off, &v, 4);
+    }
+    path_of(path, sizeof path, "OM_TEST_MODELS", "rf_patched", ".gguf");
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, n, f), (size_t)n);
+    fclose(f);
+    free(buf);
+    om_llm *m = NULL;
+    int rc = om_llm_open(&m, gpu, path, NULL, err, n_err);
+    if (m)
+        om_llm_close(m);
+    fprintf(stderr, "rope_freqs patch %d: %s\n", field, rc ? err : "accepted");
+    return rc;
+}
+
+/* rope_freqs.weight of the wrong length, type or value is refused by name. */
+static void test_rope_freqs_refused(void **state)
+{
+    char err[1024];
+    assert_int_equal(open_patched_rf(0, 4, err, sizeof err), OM_EFORMAT);
+    assert_non_null(strstr(err, "rope_freqs.weight has shape [4"));
+    assert_int_equal(open_patched_rf(1, OM_TYPE_F16, err, sizeof err), OM_EUNSUPPORTED);
+    assert_non_null(strstr(err, "rope_freqs.weight has type f16"));
+    assert_int_equal(open_patched_rf(2, 0, err, sizeof err), OM_EFORMAT);
+    assert_non_null(strstr(err, "rope_freqs.weight[0] = 0"));
+    assert_int_equal(open_patched_rf(2, -2, err, sizeof err), OM_EFORMAT);
+    assert_non_null(strstr(err, "rope_freqs.weight[0] = -2"));
+}
+
 int main(void)
 {
     char err[512];
@@ -317,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_embedding_rows),
         cmocka_unit_test(test_context_overflow),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_rope_freqs_refused),
     };
     int fails = cmocka_run_group_tests(tests, NULL, NULL);
     int verr = om_gpu_validation_errors(gpu);

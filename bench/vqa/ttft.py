@@ -5,10 +5,11 @@ single-threaded ffmpeg decode of the same clip measured in the same run.
   ttft.py OMNID PACK_DIR CLIP CLIENTS_PYTHON_DIR [--runs 3] [--frames 8]
 
 Starts omnid on free loopback ports with the pack, asks once to warm up (the first
-request creates the Vulkan pipelines), then asks --runs questions with max_tokens=1, the
+request may create Vulkan pipelines), then asks --runs questions with max_tokens=1, the
 clip uploaded as bytes like `omni ask --video` does. TTFT is measured by the client, from
 sending the request to the first token reply; sample_ms, encode_ms, prompt_ms come from
-the done reply. Prints a Markdown table of medians."""
+the done reply. Each question is followed by one reference decode, so that both see the
+same machine load; ratios are the median of those pairs. Prints a Markdown table."""
 import argparse
 import os
 import resource

@@ -8,7 +8,6 @@ without a model answers ENOENT saying how to configure one.
 
 usage: test_daemon_llm.py OMNID OMNI OMNI_RUN MODEL.gguf CLIENTS_PYTHON_DIR"""
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,50 +16,17 @@ import time
 
 OMNID, OMNI, OMNI_RUN, MODEL, CLIENT_DIR = sys.argv[1:6]
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from omtest import check, split_preload  # noqa: E402
+from omtest import check, collect, split_preload, start_omnid, stop_omnid  # noqa: E402
 
 OURS_ENV = split_preload()
 sys.path.insert(0, CLIENT_DIR)
 import omni_client as oc  # noqa: E402
 
 
-def start(tmp, name, *extra):
-    ready = os.path.join(tmp, name + ".ready")
-    log = open(os.path.join(tmp, name + ".log"), "w")
-    p = subprocess.Popen([OMNID, "--quiet", "--ready-file", ready,
-                          "--front", "tcp://127.0.0.1:*", "--pub", "tcp://127.0.0.1:*",
-                          "--sensors", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*",
-                          *extra], stdout=log, stderr=log, env=OURS_ENV)
-    for _ in range(600):
-        if os.path.exists(ready) and "front=" in open(ready).read():
-            break
-        if p.poll() is not None:
-            raise SystemExit(f"FAIL: omnid exited: {open(log.name).read()}")
-        time.sleep(0.05)
-    ep = [l.split("=", 1)[1] for l in open(ready).read().split() if l.startswith("front=")][0]
-    return p, ep
-
-
-def stop(p):
-    p.send_signal(signal.SIGTERM)
-    check(p.wait(timeout=30) == 0, "omnid exits 0 on SIGTERM")
-
-
-def collect(gen):
-    text, ids = [], []
-    try:
-        while True:
-            t, i = next(gen)
-            text.append(t)
-            if i >= 0:
-                ids.append(i)
-    except StopIteration as e:
-        return "".join(text), ids, e.value
-
-
 def main():
     tmp = tempfile.mkdtemp(prefix="omnid-llm-")
-    p, ep = start(tmp, "llm", "--set", "llm.model=" + MODEL, "--set", "llm.ctx=256")
+    p, ep, log = start_omnid(OMNID, tmp, "llm", "--quiet", "--set", "llm.model=" + MODEL, "--set", "llm.ctx=256",
+                             env=OURS_ENV)
     try:
         c = oc.Client(ep, timeout=60)
         text, ids, done = collect(c.generate("Hello world", max_tokens=8, temperature=0))
@@ -140,10 +106,10 @@ def main():
                              capture_output=True, env=OURS_ENV)
         check(cli.returncode == 0 and cli.stdout.count(b"\n") >= 2, "omni chat answers each line")
     finally:
-        stop(p)
+        stop_omnid(p, log)
 
     # No model configured: the daemon runs, the llm ops say how to configure one.
-    p, ep = start(tmp, "nomodel")
+    p, ep, log = start_omnid(OMNID, tmp, "nomodel", "--quiet", env=OURS_ENV)
     try:
         c = oc.Client(ep, timeout=10)
         check(c.health()["status"] == "ok", "a daemon without a model is healthy")
@@ -153,7 +119,7 @@ def main():
         except oc.OmniError as e:
             check(e.code == "ENOENT" and "llm.model" in e.message, f"no model -> {e.code}: {e.message}")
     finally:
-        stop(p)
+        stop_omnid(p, log)
     print("test_daemon_llm: all checks passed")
 
 

@@ -10,7 +10,6 @@ errors in the daemon's log.
 usage: test_daemon_vqa.py OMNID OMNI OMNI_RUN PACK_DIR CLIENTS_PYTHON_DIR"""
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import numpy as np
 OMNID, OMNI, OMNI_RUN, PACK, CLIENT_DIR = sys.argv[1:6]
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from omtest import check, split_preload  # noqa: E402
+from omtest import check, collect, split_preload, start_omnid, stop_omnid  # noqa: E402
 
 OURS_ENV = split_preload()
 sys.path.insert(0, CLIENT_DIR)
@@ -60,39 +59,10 @@ def make_media(d):
 
 
 def start(tmp, name, *extra):
-    ready = os.path.join(tmp, name + ".ready")
-    log = open(os.path.join(tmp, name + ".log"), "w")
-    p = subprocess.Popen([OMNID, "--ready-file", ready,
-                          "--front", "tcp://127.0.0.1:*", "--pub", "tcp://127.0.0.1:*",
-                          "--sensors", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*",
-                          *extra], stdout=log, stderr=log, env=OURS_ENV)
-    for _ in range(600):
-        if os.path.exists(ready) and "front=" in open(ready).read():
-            break
-        if p.poll() is not None:
-            raise SystemExit(f"FAIL: omnid exited: {open(log.name).read()}")
-        time.sleep(0.05)
-    ep = [l.split("=", 1)[1] for l in open(ready).read().split() if l.startswith("front=")][0]
-    return p, ep, log.name
+    return start_omnid(OMNID, tmp, name, *extra, env=OURS_ENV)
 
 
-def stop(p, log):
-    p.send_signal(signal.SIGTERM)
-    check(p.wait(timeout=30) == 0, "omnid exits 0 on SIGTERM")
-    text = open(log).read()
-    check("validation errors" not in text, "no Vulkan validation errors in the daemon's log")
-
-
-def collect(gen):
-    text, ids = [], []
-    try:
-        while True:
-            t, i = next(gen)
-            text.append(t)
-            if i >= 0:
-                ids.append(i)
-    except StopIteration as e:
-        return "".join(text), ids, e.value
+stop = stop_omnid
 
 
 def refused(fn, what):

@@ -1,7 +1,8 @@
 /* op_attention.c: fused attention: GQA, causal with a KV offset, cross-attention,
  * additive mask, K/V in F32 or F16. attn_vec.comp when head dims are multiples of 4, the
  * K/V rows are aligned for 4-value loads and the device has subgroup shuffles, else
- * attn.comp (any layout). */
+ * attn.comp (any layout). At decode with GQA attn_dec.comp serves a KV head's query heads
+ * in one workgroup: the K/V cache is read once per KV head, not once per query head. */
 #include <math.h>
 #include <string.h>
 
@@ -10,6 +11,10 @@
 #define ATTN_HD_MAX  256   /* attn.comp's HD_MAX; attn_vec.comp keeps q in registers */
 #define ATTN_SUB_MAX 16    /* attn.comp's SUB_MAX */
 #define ATTN_SUBS    8     /* subgroups per workgroup that share one query's keys */
+#define ATTN_DEC_TQ  4     /* up to this many queries is decode: attn_dec.comp with GQA */
+#define ATTN_DEC_SUB 8     /* attn_dec.comp's SUB_MAX */
+#define ATTN_DEC_ACC 128   /* query heads x head_dim_v / 4 that attn_dec.comp merges in shared */
+_Static_assert(ATTN_SUBS <= ATTN_DEC_SUB, "attn_dec.comp holds SUB_MAX partial results");
 _Static_assert(ATTN_SUBS <= ATTN_SUB_MAX, "attn.comp holds SUB_MAX accumulators");
 
 struct attn_push {
@@ -25,6 +30,19 @@ struct attn_push {
     uint32_t causal;
 };
 _Static_assert(sizeof(struct attn_push) <= 128, "push constants over lavapipe's 128 bytes");
+
+/* Query heads one attn_dec.comp workgroup serves: the largest divisor of the GQA group
+ * whose outputs fit the shared merge; 1 (no decode kernel) without GQA or with more
+ * queries than a decode step, where attn_vec.comp has workgroups enough. */
+static uint32_t heads_per_group(int64_t nh, int64_t nkv, int64_t hdv, int64_t tq)
+{
+    if (tq > ATTN_DEC_TQ)
+        return 1;
+    int64_t gq = nh / nkv;
+    while (gq > 1 && ((nh / nkv) % gq || gq * (hdv / 4) > ATTN_DEC_ACC))
+        gq--;
+    return (uint32_t)gq;
+}
 
 /* attn_vec.comp reads K and V rows 4 values at a time: 8-byte (F16) or 16-byte (F32)
  * aligned rows of whole groups of 4. */
@@ -126,7 +144,15 @@ int om_op_attention(om_cmd *c, const om_tensor *dst, const om_tensor *q, const o
     const int f16 = k->type == OM_TYPE_F16;
     if (info->has_subgroup_shuffle && vec_ok(k, hd) && vec_ok(v, hdv)) {
         const uint32_t hdv4 = (uint32_t)(hdv / 4);
-        const uint32_t spec[4] = { sg * subs, (uint32_t)(hd / 4), hdv4, (hdv4 + sg - 1) / sg };
+        const uint32_t hd4 = (uint32_t)(hd / 4);
+        const uint32_t gq = heads_per_group(nh, nkv, hdv, tq);
+        if (gq > 1) {
+            const uint32_t dspec[6] = { sg * subs, hd4, hdv4, gq, (hd4 + sg - 1) / sg,
+                                        (hdv4 + sg - 1) / sg };
+            return op_dispatch(c, op, f16 ? "attn_dec_f16" : "attn_dec_f32", dspec, 6, &pc,
+                               sizeof(pc), (uint32_t)(nh / gq), (uint32_t)tq, 1, rd, 4, &dst, 1);
+        }
+        const uint32_t spec[4] = { sg * subs, hd4, hdv4, (hdv4 + sg - 1) / sg };
         return op_dispatch(c, op, f16 ? "attn_vec_f16" : "attn_vec_f32", spec, 4, &pc,
                            sizeof(pc), (uint32_t)nh, (uint32_t)tq, 1, rd, 4, &dst, 1);
     }

@@ -134,14 +134,20 @@ int op_mm_device_ok(om_cmd *c, const char *op)
     return 0;
 }
 
-void op_mm_tiles(const om_gpu_info *info, int type, uint32_t *rows, uint32_t *tm, uint32_t *tn)
+void op_mm_tiles(const om_gpu_info *info, int type, int64_t K, uint32_t *rows, uint32_t *tm,
+                 uint32_t *tn)
 {
     const int cpu = info->kind == OM_DEV_CPU;
     const int quant = om_type_block(type) > 1;
     /* llvmpipe: a matvec workgroup loads x once for its R rows (x costs as many loads
-     * per value as f32 weights); 16 measured best on 4096-wide rows (8 and 32 slower).
-     * A GPU wants many small workgroups. */
-    *rows = cpu ? 16 : 2;
+     * per value as f32 weights); 16 measured best on 2048-4096-wide rows (8 and 32 no
+     * better, 32 at 2048 within noise). F16 and Q8_0 rows of <= 1024 values (768:
+     * stories110M) read through texels take 64: 768x32000 8-12% faster (32: about half
+     * that). Q4_0 measured the same at 64, and by address 64 was slower (q8_0 and q4_0
+     * 768x32000 1.4-1.7x the time), so those keep 16. A GPU wants many small workgroups. */
+    const int short_rows = info->weight_access == OM_ACCESS_TEXEL && K <= 1024 &&
+                           (type == OM_TYPE_F16 || type == OM_TYPE_Q8_0);
+    *rows = cpu ? (short_rows ? 64 : 16) : 2;
     /* llvmpipe: TM*TN FMAs per TN + TM/8 loads (each a gather); 16x16 measured best at
      * 1024^3. Quant blocks keep TN decoded blocks live besides the TM*TN sums: at 16x16
      * llvmpipe's JIT took 6-8 s per quant pipeline, at 16x8 about 2 s. GPU: one x row
@@ -216,7 +222,7 @@ int om_op_matmul(om_cmd *c, const om_tensor *y, const om_tensor *x, const om_ten
     const om_gpu_info *info = om_gpu_get_info(om_cmd_gpu(c));
     const uint32_t wg = info->subgroup_size;
     uint32_t rows, tm, tn;
-    op_mm_tiles(info, w->type, &rows, &tm, &tn);
+    op_mm_tiles(info, w->type, x->ne[0], &rows, &tm, &tn);
 
     const int64_t K = x->ne[0], N = w->ne[1], M = x->ne[1];
     const int64_t batches = x->ne[2] * x->ne[3];

@@ -15,7 +15,9 @@
 int  op_check_weight(om_cmd *c, const char *op, const char *what, const om_tensor *w);
 /* shaderInt64 and subgroup arithmetic (one workgroup = one subgroup). */
 int  op_mm_device_ok(om_cmd *c, const char *op);
-/* Matvec rows per workgroup, matmul tile (TM x-rows, TN W-rows per lane) for type. */
-void op_mm_tiles(const om_gpu_info *info, int type, uint32_t *rows, uint32_t *tm, uint32_t *tn);
+/* Matvec rows per workgroup for rows of K values, matmul tile (TM x-rows, TN W-rows per
+ * lane) for type. */
+void op_mm_tiles(const om_gpu_info *info, int type, int64_t K, uint32_t *rows, uint32_t *tm,
+                 uint32_t *tn);
 
 #endif

@@ -15,7 +15,8 @@
  * disturbed by other processes. "cores" is the process CPU time over the wall time of
  * the kept sample: 2.0 means both cores were ours. GPU timestamps are not used: wall
  * time is what a caller sees and the references are wall times too.
- * Usage: bench_ops [max_n]   (matmul sizes 256.. up to max_n, default 2048) */
+ * Usage: bench_ops [max_n [K]]   (matmul sizes 256.. up to max_n, default 2048; with K,
+ *   only the matvec rows of that row length: 4096, 2048 or 768) */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,6 +292,7 @@ static int open_style(const char *style, om_gpu **gpu, char *msg, size_t n)
 int main(int argc, char **argv)
 {
     const int max_n = argc > 1 ? atoi(argv[1]) : 2048;
+    const int only_k = argc > 2 ? atoi(argv[2]) : 0;
     char msg[512];
     om_gpu *gpu, *tex = NULL;
     if (open_style("bda", &gpu, msg, sizeof msg) < 0) {
@@ -315,11 +317,15 @@ int main(int argc, char **argv)
     for (int n = 256; n <= max_n && !err; n *= 2)
         err = bench_matmul(gpu, n);
     static const int types[4] = { OM_TYPE_F32, OM_TYPE_F16, OM_TYPE_Q8_0, OM_TYPE_Q4_0 };
-    for (int i = 0; i < 4 && !err; i++) {
-        err = bench_matvec(gpu, tex, types[i], 4096, 4096, mem);
-        if (!err && types[i] != OM_TYPE_F32)
-            err = bench_matvec(gpu, tex, types[i], 2048, 5632, mem);
-    }
+    /* Row lengths of the LLM shapes: 4096 (7B), 2048 (TinyLlama), 768 (stories110M: its
+     * attention and vocabulary matrices). */
+    static const struct { int64_t K, N; int f32; } mv[4] = {
+        { 4096, 4096, 1 }, { 2048, 5632, 0 }, { 768, 768, 0 }, { 768, 32000, 0 },
+    };
+    for (int i = 0; i < 4 && !err; i++)
+        for (int j = 0; j < 4 && !err; j++)
+            if ((!only_k || mv[j].K == only_k) && (mv[j].f32 || types[i] != OM_TYPE_F32))
+                err = bench_matvec(gpu, tex, types[i], mv[j].K, mv[j].N, mem);
     if (err)
         fprintf(stderr, "bench_ops: %s (%s | %s)\n", om_strerror(err), om_gpu_last_error(gpu),
                 tex ? om_gpu_last_error(tex) : "");

@@ -3,8 +3,9 @@
  * 0.3-0.7): causal with a KV offset and GQA 8:2, cross-attention Tq=5/Tk=37 with GQA
  * 4:2, an additive -inf mask and head_dim_v != head_dim, a decode step (Tq=1) over 160
  * F16 keys, an F16 causal prefill, strided q/dst views, one query at a time through
- * views; both kernels (attn_vec.comp for aligned K/V, attn.comp otherwise); refused
- * shapes. */
+ * views, TinyLlama's GQA 32:4 at decode (3 queries over 300 F16 keys, and the last one
+ * alone; F16 and F32 K/V); all three kernels (attn_dec.comp at decode with GQA,
+ * attn_vec.comp for other aligned K/V, attn.comp otherwise); refused shapes. */
 #include <math.h>
 
 #include "ops_test.h"
@@ -47,6 +48,42 @@ static void test_decode_f16(void **state)
     assert_int_equal(om_op_attention(c, &y, &q, &k, &v, NULL, 1.0f / sqrtf(32.0f), 1), 0);
     fx_submit(f, c);
     fx_expect(f, &y, "attn_dec_out", ATTN_ATOL, ATTN_RTOL);
+}
+
+/* GQA 32:4 at decode (attn_dec.comp: 8 query heads per workgroup): three causal
+ * queries at once, the last query alone through views (it sees every key), and the
+ * three again over the cache converted to F32. */
+static void test_gqa_decode(void **state)
+{
+    fx *f = *state;
+    om_tensor q = fx_load(f, "attn_gqa_q"), k = fx_load(f, "attn_gqa_k");
+    om_tensor v = fx_load(f, "attn_gqa_v");
+    assert_int_equal(k.type, OM_TYPE_F16);
+    om_tensor y = fx_empty(f, OM_TYPE_F32, 32, 32, 3, 1);
+    om_tensor y32 = fx_empty(f, OM_TYPE_F32, 32, 32, 3, 1);
+    om_tensor yl = fx_empty(f, OM_TYPE_F32, 32, 32, 3, 1);
+    om_tensor k32 = fx_empty(f, OM_TYPE_F32, 32, 4, 300, 1);
+    om_tensor v32 = fx_empty(f, OM_TYPE_F32, 32, 4, 300, 1);
+    const int64_t st[4] = { 0, 0, 2, 0 }, ne[4] = { 32, 32, 1, 1 };
+    om_tensor ql = om_tensor_view(&q, st, ne), yv = om_tensor_view(&yl, st, ne);
+    om_cmd *c = fx_begin(f);
+    assert_int_equal(om_op_copy(c, &k32, &k), 0);
+    assert_int_equal(om_op_copy(c, &v32, &v), 0);
+    assert_int_equal(om_op_attention(c, &y, &q, &k, &v, NULL, 1.0f / sqrtf(32.0f), 1), 0);
+    assert_int_equal(om_op_attention(c, &y32, &q, &k32, &v32, NULL, 1.0f / sqrtf(32.0f), 1), 0);
+    assert_int_equal(om_op_attention(c, &yv, &ql, &k, &v, NULL, 1.0f / sqrtf(32.0f), 1), 0);
+    fx_submit(f, c);
+    fx_expect(f, &y, "attn_gqa_out", ATTN_ATOL, ATTN_RTOL);
+    fx_expect(f, &y32, "attn_gqa_out", ATTN_ATOL, ATTN_RTOL);
+
+    /* The lone query's result spliced in as the third query of the checked output. */
+    om_tensor ye = fx_empty(f, OM_TYPE_F32, 32, 32, 3, 1);
+    om_tensor yev = om_tensor_view(&ye, st, ne);
+    c = fx_begin(f);
+    assert_int_equal(om_op_copy(c, &ye, &y), 0);
+    assert_int_equal(om_op_copy(c, &yev, &yv), 0);
+    fx_submit(f, c);
+    fx_expect(f, &ye, "attn_gqa_out", ATTN_ATOL, ATTN_RTOL);
 }
 
 static void test_prefill_f16_strided(void **state)
@@ -163,6 +200,7 @@ int main(void)
         FX_TEST(test_causal_gqa_offset),
         FX_TEST(test_cross_mask),
         FX_TEST(test_decode_f16),
+        FX_TEST(test_gqa_decode),
         FX_TEST(test_prefill_f16_strided),
         FX_TEST(test_per_query_views),
         FX_TEST(test_generic_kernel_unaligned),

@@ -44,6 +44,7 @@ static const mm_case cases[] = {
     { "mv_q4_0",  OM_TYPE_Q4_0, 544, 37,  1,  1, 1, 1, 1 },
     { "bmm_f16",  OM_TYPE_F16,  64,  37,  3,  4, 3, 2, 1 },
     { "bmv_q4_0", OM_TYPE_Q4_0, 96,  37,  1,  4, 3, 2, 3 },
+    { "mvl_f16",  OM_TYPE_F16,  1088, 37, 1,  1, 1, 1, 1 },   /* K > 1024: 16 matvec rows */
 };
 
 /* Error of y relative to max|y| allowed per weight type. The weights are the exact

@@ -13,7 +13,7 @@
 #define ATTN_SUBS    8     /* subgroups per workgroup that share one query's keys */
 #define ATTN_DEC_TQ  4     /* up to this many queries is decode: attn_dec.comp with GQA */
 #define ATTN_DEC_SUB 8     /* attn_dec.comp's SUB_MAX */
-#define ATTN_DEC_ACC 128   /* query heads x head_dim_v / 4 that attn_dec.comp merges in shared */
+#define ATTN_DEC_ACC 128   /* cap on query heads x head_dim / 4 (q) and x head_dim_v / 4 (acc) */
 _Static_assert(ATTN_SUBS <= ATTN_DEC_SUB, "attn_dec.comp holds SUB_MAX partial results");
 _Static_assert(ATTN_SUBS <= ATTN_SUB_MAX, "attn.comp holds SUB_MAX accumulators");
 
@@ -32,14 +32,19 @@ struct attn_push {
 _Static_assert(sizeof(struct attn_push) <= 128, "push constants over lavapipe's 128 bytes");
 
 /* Query heads one attn_dec.comp workgroup serves: the largest divisor of the GQA group
- * whose outputs fit the shared merge; 1 (no decode kernel) without GQA or with more
- * queries than a decode step, where attn_vec.comp has workgroups enough. */
-static uint32_t heads_per_group(int64_t nh, int64_t nkv, int64_t hdv, int64_t tq)
+ * whose queries and outputs stay within ATTN_DEC_ACC vectors and whose merge fits the
+ * device's shared memory; 1 (no decode kernel) without GQA or with more queries than a
+ * decode step, where attn_vec.comp has workgroups enough. */
+static uint32_t heads_per_group(int64_t nh, int64_t nkv, int64_t hd, int64_t hdv, int64_t tq,
+                                uint32_t max_shared)
 {
     if (tq > ATTN_DEC_TQ)
         return 1;
-    int64_t gq = nh / nkv;
-    while (gq > 1 && ((nh / nkv) % gq || gq * (hdv / 4) > ATTN_DEC_ACC))
+    const int64_t rep = nh / nkv, hd4 = hd / 4, hdv4 = hdv / 4;
+    int64_t gq = rep;
+    /* acc_sh, m_sh and l_sh, plus ops_common.glsl's 32-float red_sh */
+    while (gq > 1 && (rep % gq || gq * hd4 > ATTN_DEC_ACC || gq * hdv4 > ATTN_DEC_ACC ||
+                      (uint64_t)ATTN_DEC_SUB * gq * (16 * hdv4 + 8) + 128 > max_shared))
         gq--;
     return (uint32_t)gq;
 }
@@ -145,7 +150,7 @@ int om_op_attention(om_cmd *c, const om_tensor *dst, const om_tensor *q, const o
     if (info->has_subgroup_shuffle && vec_ok(k, hd) && vec_ok(v, hdv)) {
         const uint32_t hdv4 = (uint32_t)(hdv / 4);
         const uint32_t hd4 = (uint32_t)(hd / 4);
-        const uint32_t gq = heads_per_group(nh, nkv, hdv, tq);
+        const uint32_t gq = heads_per_group(nh, nkv, hd, hdv, tq, info->max_shared_bytes);
         if (gq > 1) {
             const uint32_t dspec[6] = { sg * subs, hd4, hdv4, gq, (hd4 + sg - 1) / sg,
                                         (hdv4 + sg - 1) / sg };

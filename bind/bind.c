@@ -19,9 +19,7 @@ struct om_bind {
     om_tensor        ln_w, ln_b, head_w, head_b;   /* head_b.buf NULL: no bias */
     om_tensor        proj_w, proj_b;
     int              max_rows;
-    om_arena        *arena;                          /* one call's activations */
-    om_buf          *upload, *download;
-    uint64_t         up_bytes, down_bytes;
+    om_fwd_io        io;                             /* one call's activations and staging */
     char             err[512];
 };
 
@@ -96,12 +94,7 @@ int om_bind_open(om_bind **out, om_gpu *gpu, const char *path, int max_rows, cha
             wmax = (uint64_t)dims[i] > wmax ? (uint64_t)dims[i] : wmax;
         /* The head reads one token per item: only that row is uploaded. A call holds at
          * most five row sets (input, normalised, projected, unit, output). */
-        m->up_bytes = R * wmax * 4;
-        m->down_bytes = R * wmax * 4;
-        if ((rc = om_arena_create(gpu, 5 * R * wmax * 4 + 8 * 256, &m->arena)) ||
-            (rc = om_buf_create(gpu, m->up_bytes, OM_BUF_UPLOAD, &m->upload)) ||
-            (rc = om_buf_create(gpu, m->down_bytes, OM_BUF_DOWNLOAD, &m->download)))
-            om_wset_fail(&m->w, rc, "staging buffers: %s", om_gpu_last_error(gpu));
+        rc = om_fwd_io_create(&m->w, 5 * R * wmax * 4 + 8 * 256, R * wmax * 4, R * wmax * 4, &m->io);
     }
     om_gguf_close(g);
     m->w.gguf = NULL;
@@ -119,9 +112,7 @@ void om_bind_close(om_bind *m)
 {
     if (!m)
         return;
-    om_buf_destroy(m->upload);
-    om_buf_destroy(m->download);
-    om_arena_destroy(m->arena);
+    om_fwd_io_free(&m->io);
     om_wset_free(&m->w);
     free(m);
 }
@@ -137,20 +128,20 @@ static int run(om_bind *m, const float *x, int n, int in_w, int out_w, bind_rec 
     const uint64_t ib = (uint64_t)n * in_w * 4, ob = (uint64_t)n * out_w * 4;
     om_cmd *c = NULL;
     om_tensor tin, tout;
-    om_arena_reset(m->arena);
+    om_arena_reset(m->io.arena);
     int rc;
-    if ((rc = om_tensor_alloc(m->arena, OM_TYPE_F32, in_w, n, 1, 1, &tin)) ||
-        (rc = om_tensor_alloc(m->arena, OM_TYPE_F32, out_w, n, 1, 1, &tout)))
+    if ((rc = om_tensor_alloc(m->io.arena, OM_TYPE_F32, in_w, n, 1, 1, &tin)) ||
+        (rc = om_tensor_alloc(m->io.arena, OM_TYPE_F32, out_w, n, 1, 1, &tout)))
         return om_wset_fail(&m->w, rc, "activations of %d rows", n);
-    char *up = om_buf_map(m->upload);
-    const char *dl = om_buf_map(m->download);
+    char *up = om_buf_map(m->io.upload);
+    const char *dl = om_buf_map(m->io.download);
     if (!up || !dl)
         return om_wset_fail(&m->w, OM_EINTERNAL, "staging buffers are not mappable");
     memcpy(up, x, ib);
     if ((rc = om_cmd_begin(m->gpu, &c)))
         return om_wset_fail(&m->w, rc, "%s", om_gpu_last_error(m->gpu));
-    if ((rc = om_cmd_copy(c, tin.buf, tin.off, m->upload, 0, ib)) || (rc = rec(m, c, &tin, &tout, m->arena)) ||
-        (rc = om_cmd_copy(c, m->download, 0, tout.buf, tout.off, ob))) {
+    if ((rc = om_cmd_copy(c, tin.buf, tin.off, m->io.upload, 0, ib)) || (rc = rec(m, c, &tin, &tout, m->io.arena)) ||
+        (rc = om_cmd_copy(c, m->io.download, 0, tout.buf, tout.off, ob))) {
         om_wset_fail(&m->w, rc, "recording: %s", om_gpu_last_error(m->gpu));
         om_cmd_abort(c);
         return rc;

@@ -36,6 +36,19 @@ int om_wset_conv(om_wset *w, const char *name, const int64_t ne[4], om_tensor *o
  * converted to F32. optional: OM_ENOENT without a message when absent, out->buf NULL. */
 int om_wset_f32(om_wset *w, const char *name, int64_t ne0, int64_t ne1, int optional, om_tensor *out);
 
+/* What one forward of a model needs besides its weights: the activation arena and the
+ * host staging buffers, sized once at open (a forward never allocates). */
+typedef struct om_fwd_io {
+    om_arena *arena;
+    om_buf   *upload, *download;
+} om_fwd_io;
+
+/* Creates all three; on failure the message names what and the sizes, and whatever was
+ * created is left for om_fwd_io_free. */
+int  om_fwd_io_create(om_wset *w, uint64_t arena_bytes, uint64_t up_bytes, uint64_t down_bytes,
+                      om_fwd_io *io);
+void om_fwd_io_free(om_fwd_io *io);
+
 /* Hyper-parameters. Required keys: absent is OM_EFORMAT naming the key. */
 int om_wset_key_u32(om_wset *w, const char *key, uint32_t lo, uint32_t hi, int *v);
 /* Optional: *v keeps its value when absent; a present value out of [lo, hi] is an error. */

@@ -27,7 +27,7 @@ static int alloc_act(om_vit *m, int B, vit_act *a)
 {
     const om_vit_hparams *hp = &m->hp;
     const int64_t S = hp->image_size, D = hp->n_embd, T = hp->n_tok, g = S / hp->patch_size;
-    om_arena *ar = m->arena;
+    om_arena *ar = m->io.arena;
     int rc;
     if ((rc = om_tensor_alloc(ar, OM_TYPE_F32, S, S, 3, B, &a->pix)) ||
         (rc = om_tensor_alloc(ar, OM_TYPE_F32, g, g, D, B, &a->conv)) ||
@@ -197,7 +197,7 @@ static int record(om_vit *m, om_cmd *c, vit_act *a, int B, const om_tensor **hid
 {
     const om_vit_hparams *hp = &m->hp;
     int rc;
-    if ((rc = om_cmd_copy(c, a->pix.buf, a->pix.off, m->upload, 0, om_tensor_nbytes(&a->pix))) ||
+    if ((rc = om_cmd_copy(c, a->pix.buf, a->pix.off, m->io.upload, 0, om_tensor_nbytes(&a->pix))) ||
         (rc = record_embed(m, c, a, B)))
         return rc;
     if (hp->variant == OM_VIT_CLIP)
@@ -231,11 +231,11 @@ static int encode_chunk(om_vit *m, const float *pixels, int B, float *out, float
 {
     const om_vit_hparams *hp = &m->hp;
     vit_act a;
-    om_arena_reset(m->arena);
+    om_arena_reset(m->io.arena);
     int rc = alloc_act(m, B, &a);
     if (rc)
         return om_wset_fail(&m->w, rc, "activation arena too small for %d frames", B);
-    float *up = om_buf_map(m->upload);
+    float *up = om_buf_map(m->io.upload);
     if (!up)
         return om_wset_fail(&m->w, OM_EINTERNAL, "upload buffer is not mappable");
     memcpy(up, pixels, om_tensor_nbytes(&a.pix));
@@ -245,15 +245,15 @@ static int encode_chunk(om_vit *m, const float *pixels, int B, float *out, float
     const om_tensor *h = NULL;
     uint64_t obytes = (uint64_t)B * hp->out_dim * 4, hbytes = (uint64_t)B * hp->n_tok * hp->n_embd * 4;
     if ((rc = record(m, c, &a, B, &h)) ||
-        (out && (rc = om_cmd_copy(c, m->download, 0, a.out.buf, a.out.off, obytes))) ||
-        (hidden && (rc = om_cmd_copy(c, m->download, obytes, h->buf, h->off, hbytes)))) {
+        (out && (rc = om_cmd_copy(c, m->io.download, 0, a.out.buf, a.out.off, obytes))) ||
+        (hidden && (rc = om_cmd_copy(c, m->io.download, obytes, h->buf, h->off, hbytes)))) {
         om_wset_fail(&m->w, rc, "recording the ViT forward: %s", om_gpu_last_error(m->gpu));
         om_cmd_abort(c);
         return rc;
     }
     if ((rc = om_cmd_submit(c)))
         return om_wset_fail(&m->w, rc, "ViT forward: %s", om_gpu_last_error(m->gpu));
-    const char *dl = om_buf_map(m->download);
+    const char *dl = om_buf_map(m->io.download);
     if (!dl)
         return om_wset_fail(&m->w, OM_EINTERNAL, "download buffer is not mappable");
     if (out)

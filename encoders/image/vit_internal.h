@@ -24,8 +24,7 @@ struct om_vit {
     om_tensor       proj;                       /* {D, proj_dim}; buf NULL: none */
     vit_layer      *layers;
     int             max_batch;
-    om_arena       *arena;
-    om_buf         *upload, *download;
+    om_fwd_io       io;              /* activations and staging of one forward */
     char            err[512];
 };
 

@@ -177,10 +177,7 @@ int om_vit_open(om_vit **out, om_gpu *gpu, const char *path, const om_vit_opts *
         const om_vit_hparams *hp = &v->hp;
         uint64_t B = (uint64_t)v->max_batch, S = (uint64_t)hp->image_size;
         uint64_t up = B * 3 * S * S * 4, down = B * ((uint64_t)hp->out_dim + (uint64_t)hp->n_tok * hp->n_embd) * 4;
-        if ((rc = om_arena_create(gpu, arena_bytes(hp, B), &v->arena)) ||
-            (rc = om_buf_create(gpu, up, OM_BUF_UPLOAD, &v->upload)) ||
-            (rc = om_buf_create(gpu, down, OM_BUF_DOWNLOAD, &v->download)))
-            om_wset_fail(&v->w, rc, "activations for %d frames: %s", v->max_batch, om_gpu_last_error(gpu));
+        rc = om_fwd_io_create(&v->w, arena_bytes(hp, B), up, down, &v->io);
     }
     /* Weights are on the device now: the mapping is not needed any more. */
     om_gguf_close(g);
@@ -199,9 +196,7 @@ void om_vit_close(om_vit *v)
 {
     if (!v)
         return;
-    om_buf_destroy(v->upload);
-    om_buf_destroy(v->download);
-    om_arena_destroy(v->arena);
+    om_fwd_io_free(&v->io);
     om_wset_free(&v->w);
     free(v->layers);
     free(v);

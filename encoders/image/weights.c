@@ -186,3 +186,23 @@ int om_wset_key_is(om_wset *w, const char *key, const char *want)
         return 0;
     return s.n == strlen(want) && !memcmp(s.p, want, s.n);
 }
+
+int om_fwd_io_create(om_wset *w, uint64_t arena_bytes, uint64_t up_bytes, uint64_t down_bytes, om_fwd_io *io)
+{
+    int rc;
+    if ((rc = om_arena_create(w->gpu, arena_bytes, &io->arena)) ||
+        (rc = om_buf_create(w->gpu, up_bytes, OM_BUF_UPLOAD, &io->upload)) ||
+        (rc = om_buf_create(w->gpu, down_bytes, OM_BUF_DOWNLOAD, &io->download)))
+        return om_wset_fail(w, rc, "activations (%llu bytes) and staging (%llu + %llu bytes): %s",
+                            (unsigned long long)arena_bytes, (unsigned long long)up_bytes,
+                            (unsigned long long)down_bytes, om_gpu_last_error(w->gpu));
+    return 0;
+}
+
+void om_fwd_io_free(om_fwd_io *io)
+{
+    om_buf_destroy(io->upload);
+    om_buf_destroy(io->download);
+    om_arena_destroy(io->arena);
+    *io = (om_fwd_io){ 0 };
+}

@@ -29,8 +29,7 @@ struct om_qformer {
     om_tensor           query, emb_w, emb_b, frame_pos;
     qf_layer           *layers;
     int                 max_batch, max_tokens;
-    om_arena           *arena;
-    om_buf             *upload, *download;
+    om_fwd_io           io;
     char                err[512];
 };
 
@@ -155,11 +154,7 @@ int om_qformer_open(om_qformer **out, om_gpu *gpu, const char *path, const om_qf
         uint64_t B = (uint64_t)m->max_batch, N = (uint64_t)m->max_tokens;
         uint64_t up = 4 * (N * hp->encoder_width + (uint64_t)hp->n_query * hp->n_embd);
         uint64_t down = 4 * B * hp->n_query * hp->n_embd;
-        if ((rc = om_arena_create(gpu, arena_bytes(hp, B, N), &m->arena)) ||
-            (rc = om_buf_create(gpu, up, OM_BUF_UPLOAD, &m->upload)) ||
-            (rc = om_buf_create(gpu, down, OM_BUF_DOWNLOAD, &m->download)))
-            om_wset_fail(&m->w, rc, "activations for %d items, %d tokens: %s", m->max_batch, m->max_tokens,
-                         om_gpu_last_error(gpu));
+        rc = om_fwd_io_create(&m->w, arena_bytes(hp, B, N), up, down, &m->io);
     }
     om_gguf_close(g);
     m->w.gguf = NULL;
@@ -177,9 +172,7 @@ void om_qformer_close(om_qformer *m)
 {
     if (!m)
         return;
-    om_buf_destroy(m->upload);
-    om_buf_destroy(m->download);
-    om_arena_destroy(m->arena);
+    om_fwd_io_free(&m->io);
     om_wset_free(&m->w);
     free(m->layers);
     free(m);
@@ -230,7 +223,7 @@ static int record(om_qformer *m, om_cmd *c, qf_act *t, int B, int64_t N, int cus
     const uint64_t qbytes = (uint64_t)hp->n_query * hp->n_embd * 4;
     const uint64_t ebytes = om_tensor_nbytes(&t->enc);
     int rc;
-    if ((rc = om_cmd_copy(c, t->enc.buf, t->enc.off, m->upload, 0, ebytes)))
+    if ((rc = om_cmd_copy(c, t->enc.buf, t->enc.off, m->io.upload, 0, ebytes)))
         return rc;
     if (video) {
         /* enc {W, n_tok, T} + frame_pos rows {W, 1, T}: row t over every token of frame t. */
@@ -242,7 +235,7 @@ static int record(om_qformer *m, om_cmd *c, qf_act *t, int B, int64_t N, int cus
     }
     for (int i = 0; i < B; i++) {
         if (custom_query)
-            rc = om_cmd_copy(c, t->h0.buf, t->h0.off + i * qbytes, m->upload, ebytes, qbytes);
+            rc = om_cmd_copy(c, t->h0.buf, t->h0.off + i * qbytes, m->io.upload, ebytes, qbytes);
         else
             rc = om_cmd_copy(c, t->h0.buf, t->h0.off + i * qbytes, m->query.buf, m->query.off, qbytes);
         if (rc)
@@ -263,14 +256,14 @@ static int record(om_qformer *m, om_cmd *c, qf_act *t, int B, int64_t N, int cus
             (rc = om_op_layer_norm(c, &t->h, &t->o, &L->ln_w, &L->ln_b, hp->eps)))
             return rc;
     }
-    return om_cmd_copy(c, m->download, 0, t->h.buf, t->h.off, (uint64_t)B * qbytes);
+    return om_cmd_copy(c, m->io.download, 0, t->h.buf, t->h.off, (uint64_t)B * qbytes);
 }
 
 static int forward(om_qformer *m, const float *enc, int B, int64_t N, const float *query, int video, float *out)
 {
     const om_qformer_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, Q = hp->n_query;
-    om_arena *ar = m->arena;
+    om_arena *ar = m->io.arena;
     qf_act t;
     om_arena_reset(ar);
     int rc;
@@ -286,8 +279,8 @@ static int forward(om_qformer *m, const float *enc, int B, int64_t N, const floa
         (rc = om_tensor_alloc(ar, OM_TYPE_F32, D, Q * B, 1, 1, &t.o)) ||
         (rc = om_tensor_alloc(ar, OM_TYPE_F32, hp->n_ff, Q * B, 1, 1, &t.up)))
         return om_wset_fail(&m->w, rc, "activation arena too small for %d items of %lld tokens", B, (long long)N);
-    char *up = om_buf_map(m->upload);
-    const char *dl = om_buf_map(m->download);
+    char *up = om_buf_map(m->io.upload);
+    const char *dl = om_buf_map(m->io.download);
     if (!up || !dl)
         return om_wset_fail(&m->w, OM_EINTERNAL, "staging buffers are not mappable");
     memcpy(up, enc, om_tensor_nbytes(&t.enc));

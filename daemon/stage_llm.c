@@ -196,16 +196,6 @@ static int parse_sampling(llm_state *s, const om_req *req, om_sampler_params *p,
     return 0;
 }
 
-static char *strndup_obj(const msgpack_object *o)
-{
-    char *p = malloc(o->via.str.size + 1);
-    if (p) {
-        memcpy(p, o->via.str.ptr, o->via.str.size);
-        p[o->via.str.size] = 0;
-    }
-    return p;
-}
-
 /* "PLACEHOLDER\nPROMPT": a media question whose prompt does not say where the media
  * goes gets it before the user's text. */
 static char *with_placeholder(char *user, const char *placeholder)
@@ -250,14 +240,12 @@ static int build_prompt(llm_state *s, const om_req *req, om_sink *sink, const ch
         const char *sys;
         size_t sys_len;
         if ((rc = om_req_arg_str(req, "system", &sys, &sys_len, err, sizeof err)) == 0) {
-            msgpack_object o = { .type = MSGPACK_OBJECT_STR, .via.str = { (uint32_t)sys_len, sys } };
-            msgs[n++] = (om_chat_msg){ "system", own[n_own++] = strndup_obj(&o) };
+            msgs[n++] = (om_chat_msg){ "system", own[n_own++] = strndup(sys, sys_len) };
         } else if (rc != OM_ENOENT) {
             return om_sink_fail(sink, rc, "%s", err);
         }
         rc = 0;
-        msgpack_object o = { .type = MSGPACK_OBJECT_STR, .via.str = { (uint32_t)len, p } };
-        msgs[n++] = (om_chat_msg){ "user", own[n_own++] = with_placeholder(strndup_obj(&o), placeholder) };
+        msgs[n++] = (om_chat_msg){ "user", own[n_own++] = with_placeholder(strndup(p, len), placeholder) };
     } else {
         const msgpack_object *m = req->args.type == MSGPACK_OBJECT_MAP ? om_map_get(&req->args, "messages") : NULL;
         if (!m || m->type != MSGPACK_OBJECT_ARRAY || m->via.array.size == 0 ||
@@ -281,10 +269,8 @@ static int build_prompt(llm_state *s, const om_req *req, om_sink *sink, const ch
                                   LLM_MAX_PROMPT_BYTES);
                 break;
             }
-            msgpack_object ro = { .type = MSGPACK_OBJECT_STR, .via.str = { (uint32_t)rl, role } };
-            msgpack_object co = { .type = MSGPACK_OBJECT_STR, .via.str = { (uint32_t)cl, content } };
-            msgs[n].role = own[n_own++] = strndup_obj(&ro);
-            msgs[n].content = own[n_own++] = strndup_obj(&co);
+            msgs[n].role = own[n_own++] = strndup(role, rl);
+            msgs[n].content = own[n_own++] = strndup(content, cl);
             n++;
         }
     }

@@ -264,6 +264,8 @@ int media_next_frame(om_media *src, double *t)
     return next_decoded(src, src->vframe, t);
 }
 
+#define SWS_TAIL 64
+
 int media_convert(om_media *src, const AVFrame *f, const om_media_size *size,
                   om_media_frame *out)
 {
@@ -295,12 +297,14 @@ int media_convert(om_media *src, const AVFrame *f, const om_media_size *size,
     if (!src->sws)
         return media_fail(src, OM_EUNSUPPORTED, 0, "cannot convert %s %dx%d to rgb24 %dx%d",
                           av_get_pix_fmt_name(f->format), f->width, f->height, sw, sh);
-    uint8_t *rgb = malloc((size_t)W * H * 3);
+    /* swscale's unscaled converters (yuv420p -> rgb24 at the same size, widths not a
+     * multiple of 16) store whole SIMD words past the end of the last row. */
+    uint8_t *rgb = malloc((size_t)W * H * 3 + SWS_TAIL);
     if (!rgb)
         return media_fail(src, OM_ENOMEM, 0, "out of memory");
     uint8_t *dst = rgb;
     if (sw != W || sh != H) {
-        size_t need = (size_t)sw * sh * 3;
+        size_t need = (size_t)sw * sh * 3 + SWS_TAIL;
         if (need > src->tmp_cap) {
             uint8_t *p = realloc(src->tmp_rgb, need);
             if (!p) {

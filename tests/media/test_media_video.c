@@ -33,6 +33,8 @@ static int gen(void **state)
                    "-pix_fmt yuvj422p %s", fx_path("mjpeg.avi"));
     r |= fx_ffmpeg("-f lavfi -i color=c=red:size=64x48:rate=10:duration=1 -c:v libx264 "
                    "-pix_fmt yuv420p %s", fx_path("red.mp4"));
+    r |= fx_ffmpeg("-f lavfi -i testsrc=size=56x40:rate=8:duration=1 -c:v libx264 "
+                   "-pix_fmt yuv420p %s", fx_path("odd.mp4"));
     return r == 0 ? 0 : -1;
 }
 
@@ -124,6 +126,16 @@ static void test_crop_vs_ffmpeg(void **state)
                "scale=85:64:flags=bicubic,format=rgb24,crop=64:64:10:0");
     om_media_frame_free(&f);
     om_media_close(src);
+}
+
+/* yuv420p at its own size, width not a multiple of 16: swscale's unscaled converter
+ * stores whole SIMD words past the last row, so the frame buffer has a tail. ASan cannot
+ * see writes made by libswscale's assembly; valgrind showed the overrun before the fix. */
+static void test_native_size_odd_width(void **state)
+{
+    (void)state;
+    seek_and_compare(fx_path("odd.mp4"), 0.0, 8, 56, 40);
+    seek_and_compare(fx_path("odd.mp4"), 0.5, 8, 56, 40);
 }
 
 static void test_red(void **state)
@@ -226,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_vp9_seek_vs_ffmpeg),
         cmocka_unit_test(test_mjpeg_seek_vs_ffmpeg),
         cmocka_unit_test(test_crop_vs_ffmpeg),
+        cmocka_unit_test(test_native_size_odd_width),
         cmocka_unit_test(test_red),
         cmocka_unit_test(test_sequential),
         cmocka_unit_test(test_lavfi_testsrc),

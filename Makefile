@@ -4,12 +4,15 @@ BUILD_SAN ?= build-san
 JOBS     ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-fast test-san bench fuzz clean
+.PHONY: all deps deps-test build run test test-fast test-san bench fuzz clean
 
 all: build
 
 deps:
 	@sh scripts/install-deps.sh
+
+deps-test:
+	@sh scripts/install-deps.sh --test
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
@@ -22,10 +25,10 @@ run: build
 # The whole suite: normal build, then the ASan+UBSan build.
 test: test-fast test-san
 
-test-fast: build
+test-fast: deps-test build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
-test-san: deps
+test-san: deps-test
 	@cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DOMNID_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD_SAN) -j $(JOBS)
 	@cd $(BUILD_SAN) && ctest --output-on-failure -j $(JOBS) --timeout 900 -LE nosan

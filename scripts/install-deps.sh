@@ -1,8 +1,11 @@
 #!/bin/sh
 # Installs what omnid needs to build, test and run, from Debian 12 packages only.
 # Idempotent: packages already present are skipped, so a second run costs a dpkg query.
-#   scripts/install-deps.sh          build + test + run dependencies
-#   scripts/install-deps.sh --dev    also PyTorch, for regenerating golden files (tools/golden/)
+#   scripts/install-deps.sh          build + run dependencies
+#   scripts/install-deps.sh --test   also what the tests of the ShapesWorld training tools need
+#                                    (PyTorch, torchaudio, SentencePiece, PIL): make test
+#   scripts/install-deps.sh --dev    the same, for regenerating golden files (tools/golden/) and
+#                                    retraining the demo pack (tools/shapesworld/)
 set -eu
 
 PKGS="build-essential cmake pkg-config git
@@ -12,9 +15,9 @@ PKGS="build-essential cmake pkg-config git
   ffmpeg libopenblas-dev
   clang libclang-rt-14-dev
   python3 python3-zmq python3-msgpack python3-numpy"
-if [ "${1:-}" = "--dev" ]; then
-  PKGS="$PKGS python3-torch python3-torchaudio"
-fi
+case "${1:-}" in
+  --test|--dev) PKGS="$PKGS python3-torch python3-torchaudio python3-sentencepiece python3-pil" ;;
+esac
 
 missing=""
 for p in $PKGS; do

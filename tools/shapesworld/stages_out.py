@@ -1,0 +1,238 @@
+"""Training stages after the vision-language model, each into the frozen joint space or onto
+the frozen LLM (ImageBind's and NExT-GPT's recipes):
+
+  audio_imu  ImageBind-style audio and IMU towers (bindenc.py): the sound of a training clip
+             (sound.py) towards that clip's frozen video embedding; an IMU trace (imu.py)
+             towards the frozen text embedding of its caption.
+  t2i        the image decoder (vae.py, unet.py: a latent diffusion model conditioned on the
+             frozen CLIP text tower's last hidden states of the caption), then NExT-GPT's output
+             projector (outproj.py) from the LLM's signal-token states to that conditioning.
+"""
+import numpy as np
+import torch
+
+import bindenc
+import data
+import export
+import imu
+import infer
+import models
+import sound
+import stages
+import t2i as t2i_lib
+import vocab
+import world
+from outproj import TextFcLayer
+from unet import UNet2DConditionModel
+from vae import AutoencoderKL
+
+COND_LEN = 8                 # conditioning rows: BOS, the caption's pieces, EOS, padding
+
+
+@torch.no_grad()
+def video_embeddings(w, feats, chunk=256):
+    out = []
+    for lo in range(0, feats.shape[0], chunk):
+        f = torch.from_numpy(np.asarray(feats[lo:lo + chunk], dtype=np.float32))
+        out.append(models.video_head(w, models.encode_video(w, f)).numpy())
+    return np.concatenate(out)
+
+
+@torch.no_grad()
+def text_embeddings(w, sp, texts):
+    ids, eos = stages.text_batch(sp, texts)
+    return models.text_tower(w, ids, eos)[1].numpy()
+
+
+def imu_set(split, n, seed):
+    traces, caps = [], []
+    for i in range(n):
+        tr, cap = imu.sample_imu(world.split_rng(split, 2_000_000 + i, seed))
+        traces.append(tr)
+        caps.append(cap)
+    return np.stack(traces), caps
+
+
+IMU_PHRASES = ['{}', 'a person {}', 'someone {}', 'the wearer is {}']
+
+
+def stage_text(p, sp, feats, pooled, clips, steps, seed, batch=64):
+    """The text tower learns the IMU captions' words (it has only read scenes so far, and
+    gives all activities nearly the same embedding): phrasings of one activity are positives,
+    other activities negatives, while scene and frame captions stay on their frozen video and
+    image embeddings. Only the text tower and its projection move."""
+    w = p.t
+    train = [v for k, v in w.items() if k.startswith('text_model.') or k == 'text_projection.weight']
+    for k, v in w.items():
+        v.requires_grad_(k.startswith('text_model.') or k == 'text_projection.weight')
+    rng = np.random.default_rng([seed, 5])
+    n = len(clips)
+    with torch.no_grad():
+        vemb = torch.from_numpy(video_embeddings(w, feats[:min(n, 4000)]))
+    opt = torch.optim.AdamW(train, lr=3e-4, weight_decay=0.01)
+    scale = torch.tensor(np.log(1 / 0.07))
+    for step in range(steps):
+        caps = imu.IMU_CAPTIONS
+        a = [IMU_PHRASES[int(rng.integers(len(IMU_PHRASES)))].format(c) for c in caps]
+        b = [IMU_PHRASES[int(rng.integers(len(IMU_PHRASES)))].format(c) for c in caps]
+        l_imu = stages.contrastive(_txt(w, sp, a), _txt(w, sp, b), caps, scale)
+        vid = rng.integers(len(vemb), size=batch)
+        vcaps = [world.caption(clips[i]['scene']) for i in vid]
+        l_vid = stages.contrastive(vemb[vid], _txt(w, sp, vcaps), vcaps, w['video_logit_scale'].detach())
+        fidx = [(int(i), int(k)) for i, k in zip(rng.integers(n, size=batch), rng.integers(8, size=batch))]
+        fcaps = [data.frame_texts(clips[i], k)[0] for i, k in fidx]
+        with torch.no_grad():
+            img = models.image_embed(w, torch.from_numpy(np.stack([pooled[i, k] for i, k in fidx])))
+        l_img = stages.contrastive(img, _txt(w, sp, fcaps), fcaps, w['logit_scale'].detach())
+        loss = l_imu + l_vid + l_img
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 50 == 0 or step == steps - 1:
+            stages.log('text %d/%d loss %.3f (imu captions %.3f video %.3f frame %.3f)' %
+                       (step, steps, loss.item(), l_imu.item(), l_vid.item(), l_img.item()))
+    for v in w.values():
+        v.requires_grad_(True)
+
+
+def _txt(w, sp, texts):
+    ids, eos = stages.text_batch(sp, texts)
+    return models.text_tower(w, ids, eos)[1]
+
+
+def stage_audio_imu(w, sp, feats, clips, n_audio, n_imu, audio_steps, imu_steps, ckpt_dir, seed, threads):
+    n = min(n_audio, len(clips))
+    # two renditions of each clip's sound (other phases, pitch jitter, noise): twice the data
+    waves = [sound.scene_audio(clips[i]['scene'], seed=clips[i]['i'] + r * 1_000_000) for r in (0, 1)
+             for i in range(n)]
+    keys = [world.caption(clips[i]['scene']) for i in range(n)] * 2
+    targets = video_embeddings(w, feats[:n])
+    audio = bindenc.train_audio(waves, np.concatenate([targets, targets]), keys, threads, seed, audio_steps,
+                                ckpt_dir + '/audio.pt', log=stages.log)
+    traces, caps = imu_set('train', n_imu, seed)
+    imu_model = bindenc.train_imu(traces, text_embeddings(w, sp, caps), caps, threads, seed, imu_steps,
+                                  ckpt_dir + '/imu.pt', log=stages.log)
+    torch.save({'audio': (bindenc.config(audio), audio.state_dict()),
+                'imu': (bindenc.config(imu_model), imu_model.state_dict())}, ckpt_dir + '/audio_imu_final.pt')
+
+
+def load_audio_imu(ckpt_dir):
+    s = torch.load(ckpt_dir + '/audio_imu_final.pt')
+    return bindenc.build(*s['audio']).eval(), bindenc.build(*s['imu']).eval()
+
+
+@torch.no_grad()
+def cond_of(w, sp, captions):
+    """The UNet's conditioning: the text tower's final-LN states [n, COND_LEN, D]."""
+    ids = np.zeros((len(captions), COND_LEN), np.int64)
+    eos = np.zeros(len(captions), np.int64)
+    for i, c in enumerate(captions):
+        x = [vocab.BOS] + vocab.encode(sp, c)[:COND_LEN - 2] + [vocab.EOS]
+        ids[i, :len(x)] = x
+        eos[i] = len(x) - 1
+    return models.text_tower(w, torch.from_numpy(ids), torch.from_numpy(eos))[0].numpy()
+
+
+@torch.no_grad()
+def signal_states(w, sp, prompts):
+    """Final-norm hidden states [n, 4, E] at the four signal tokens when the LLM reads
+    prompt + [IMG0..IMG3] (the rows omnid's LLM captures while it emits them)."""
+    sig = vocab.signal_ids(sp)
+    out = []
+    for p in prompts:
+        ids = vocab.prompt_ids(sp, p) + sig
+        _, h = models.llm_forward(w, models.embed_tokens(w, torch.tensor([ids])), hidden=True)
+        out.append(h[0, -4:].numpy())
+    return np.stack(out), models.embed_tokens(w, torch.tensor(sig)).numpy()
+
+
+def stage_t2i(w, sp, t2i_img, t2i, vae_steps, unet_steps, proj_steps, ckpt_dir, seed, threads):
+    caps = [r['caption'] for r in t2i]
+    vae = t2i_lib.train_vae(t2i_img, vae_steps, threads, seed, ckpt_dir + '/vae.pt', log=stages.log)
+    cond = cond_of(w, sp, caps)
+    uncond = cond_of(w, sp, [''])[0]
+    unet = t2i_lib.train_unet(vae, t2i_img, cond, uncond, unet_steps, threads, seed, ckpt_dir + '/unet.pt',
+                              log=stages.log)
+    sh, se = signal_states(w, sp, [r['prompt'] for r in t2i])
+    proj = t2i_lib.train_outproj(sh, se, cond, proj_steps, threads, seed, ckpt_dir + '/outproj.pt', log=stages.log)
+    torch.save({'models': t2i_lib.state_dicts(vae, unet, proj), 'uncond': uncond}, ckpt_dir + '/t2i_final.pt')
+
+
+T2I_CLASSES = {'vae': AutoencoderKL, 'unet': UNet2DConditionModel, 'outproj': TextFcLayer}
+
+
+def load_t2i(ckpt_dir):
+    """(vae, unet, projector, unconditional conditioning) as stage t2i left them."""
+    s = torch.load(ckpt_dir + '/t2i_final.pt')
+    out = []
+    for name in ('vae', 'unet', 'outproj'):
+        m = T2I_CLASSES[name](s['models'][name]['config'])
+        m.load_state_dict({k: torch.from_numpy(v) for k, v in s['models'][name]['tensors'].items()})
+        out.append(m.eval())
+    return out + [s['uncond']]
+
+
+def export_out(ckpt_dir, hf):
+    """The audio/IMU towers (ImageBind names) and the image decoder (diffusers / NExT-GPT
+    names) as safetensors + config.json under hf/: omnid has no loader for them yet."""
+    audio, imu_model = load_audio_imu(ckpt_dir)
+    for name, m in (('imagebind_audio', audio), ('imagebind_imu', imu_model)):
+        export.write_hf(hf + '/' + name, bindenc.state_dict_imagebind(m), bindenc.config(m))
+    s = torch.load(ckpt_dir + '/t2i_final.pt')
+    for name, d in s['models'].items():
+        export.write_hf(hf + '/' + {'vae': 'vae', 'unet': 'unet', 'outproj': 'output_projector'}[name],
+                        d['tensors'], d['config'])
+
+
+# ---------------------------------------------------------------- evaluation (eval.py)
+
+def classifier(w, sp):
+    """Zero-shot colour+shape judge: the trained ViT's image embedding against the text
+    embeddings of "a {colour} {shape}" for every pair."""
+    pairs = [(c, s) for c in world.COLOURS for s in world.SHAPES]
+    temb = torch.from_numpy(text_embeddings(w, sp, ['a %s %s' % p for p in pairs]))
+
+    @torch.no_grad()
+    def classify(images):
+        pooled, _ = models.vit(w, models.normalize_pixels(torch.from_numpy(np.ascontiguousarray(images))))
+        best = (models.image_embed(w, pooled) @ temb.T).argmax(1).numpy()
+        return [pairs[i][0] for i in best], [pairs[i][1] for i in best]
+    return classify
+
+
+def eval_t2i(w, sp, vae, unet, proj, uncond, n, seed):
+    """Held-out requests -> LLM (greedy: must emit the four signal tokens) -> projector ->
+    diffusion -> judged zero-shot; plus the judge's own accuracy on rendered images."""
+    sig = vocab.signal_ids(sp)
+    prompts, want, real = [], [], []
+    for i in range(n):
+        rng = world.split_rng('heldout', 3_000_000 + i, seed)
+        prompt, cap, scene = world.t2i_sample(rng)
+        prompts.append(prompt)
+        want.append(cap.split()[1:])
+        real.append(world.render_clip(scene, 64, 64, 'pil', True)[0])
+    emitted = [infer.generate(w, sp, vocab.prompt_ids(sp, p), max_new=6) == sig for p in prompts]
+    sh, se = signal_states(w, sp, prompts)
+    with torch.no_grad():
+        cond = proj(torch.from_numpy(sh), torch.from_numpy(se)).numpy()
+    images = t2i_lib.sample(vae, unet, cond, uncond, seed=seed)
+    judge = classifier(w, sp)
+    colours, shapes = [x[0] for x in want], [x[1] for x in want]
+    return {'n': n, 'signal_tokens_emitted': float(np.mean(emitted)),
+            'adherence': t2i_lib.adherence(images, colours, shapes, judge),
+            'judge_on_rendered': t2i_lib.adherence(np.stack(real), colours, shapes, judge)}, images
+
+
+def eval_audio_imu(w, sp, audio, imu_model, items, video_emb, n_imu, seed):
+    waves = [sound.scene_audio(it['scene'], seed=10_000_000 + k) for k, it in enumerate(items)]
+    a = bindenc.embed_audio(audio, waves)
+    keys = [it['caption'] for it in items]
+    traces, caps = imu_set('heldout', n_imu, seed)
+    e = bindenc.embed_imu(imu_model, traces)
+    gallery = sorted(set(imu.IMU_CAPTIONS))
+    t = text_embeddings(w, sp, gallery)
+    return {'r1_audio_to_video': bindenc.recall_at_1(a, video_emb, keys, keys),
+            'r1_video_to_audio': bindenc.recall_at_1(video_emb, a, keys, keys),
+            'r1_imu_to_text': bindenc.recall_at_1(e, t, caps, gallery),
+            'r1_text_to_imu': bindenc.recall_at_1(t, e, gallery, caps),
+            'n_audio': len(items), 'n_imu': n_imu, 'n_imu_captions': len(gallery)}

@@ -1,9 +1,10 @@
 #!/bin/sh
 # The main job: start omnid (embedded default) on free loopback ports with a model
-# pack, wait until it is healthy, ask it for its status, to probe a clip, a question
+# pack, wait until it is healthy, ask it for its status, to probe a clip, questions
 # about the clip and its embedding, stop it with SIGTERM and check that it exits 0.
-#   scripts/demo.sh BUILD_DIR [PACK_DIR]   (default: build; without PACK_DIR a tiny
-#                                           random-weight pack is written into BUILD_DIR)
+#   scripts/demo.sh BUILD_DIR [PACK_DIR]   (default: build; without PACK_DIR the trained
+#       ShapesWorld pack in packs/shapesworld answers about samples/shapes.mp4, or, if
+#       that pack is missing, a tiny random-weight pack is written into BUILD_DIR)
 set -eu
 
 B=${1:-build}
@@ -30,8 +31,15 @@ if [ ! -f "$CLIP" ]; then
     -pix_fmt yuv420p "$CLIP"
 fi
 
-# The trained demo pack is not shipped yet: a tiny random-weight one shows the path.
+# The trained pack (docs/DEMO.md) and a clip it has never seen, with the answers the
+# clip's scene implies; without it, a tiny random-weight pack shows the path.
 RANDOM_PACK=
+QUESTIONS=
+if [ -z "$PACK" ] && [ -f "$ROOT/packs/shapesworld/pack.ini" ]; then
+  PACK=$ROOT/packs/shapesworld
+  CLIP=$ROOT/samples/shapes.mp4
+  QUESTIONS=$ROOT/samples/shapes.questions
+fi
 if [ -z "$PACK" ]; then
   PACK=$B/demo-pack
   if /usr/bin/python3 "$ROOT/tools/mkpack.py" "$PACK" >/dev/null; then
@@ -75,8 +83,16 @@ if [ -n "$PACK" ]; then
     echo "== NOTE: $PACK is a RANDOM-WEIGHT pack (tools/mkpack.py): the answer below is"
     echo "   gibberish; it shows the path clip -> frames -> ViT -> Q-Formers -> LLM, not a model"
   fi
-  echo "== omni ask --video $(basename "$CLIP") \"What happens in this clip?\""
-  "$OMNI" -e "$EP" ask --video "$CLIP" -n 24 --seed 1 "What happens in this clip?"
+  if [ -n "$QUESTIONS" ]; then
+    TAB=$(printf '\t')
+    while IFS="$TAB" read -r q want; do
+      echo "== omni ask --video $(basename "$CLIP") \"$q\"   (the scene says: $want)"
+      "$OMNI" -e "$EP" ask --video "$CLIP" -n 32 --temp 0 "$q" </dev/null
+    done < "$QUESTIONS"
+  else
+    echo "== omni ask --video $(basename "$CLIP") \"What happens in this clip?\""
+    "$OMNI" -e "$EP" ask --video "$CLIP" -n 24 --seed 1 "What happens in this clip?"
+  fi
   echo "== omni embed --video $(basename "$CLIP")"
   "$OMNI" -e "$EP" embed --video "$CLIP"
 fi

@@ -36,7 +36,7 @@ import vocab  # noqa: E402
 STAGES = ['data', 'vocab', 'clip', 'cache', 'video', 'text', 'audio_imu', 't2i', 'export']
 FULL = dict(n_clips=10000, n_t2i=4000, clip_steps=400, clip_batch=96, video_steps=1500, video_batch=32,
             text_steps=300, n_audio=6000, n_imu=3000, audio_steps=2000, imu_steps=600, vae_steps=1000,
-            unet_steps=2000, proj_steps=600)
+            unet_steps=800, proj_steps=600)
 ACTIVITY_TEXTS = ['a person standing still', 'a person walking slowly', 'a person walking fast',
                   'a person running fast', 'a person jumping', 'a person turning left while walking',
                   'a person turning right while walking', 'a person climbing stairs']

@@ -91,13 +91,15 @@ def torch_eval(w, sp, d, items):
             'n_clips': len(items), 'n_captions': len(caps)}
 
 
-def omnid_eval(omnid, pack, d, items, torch_answers, torch_emb):
+def omnid_eval(omnid, pack, d, items, torch_answers, torch_emb, env=None):
+    """env: omnid's environment (tests pass a sanitizer build's preload through it)."""
     import omni_client
     with tempfile.TemporaryDirectory() as tmp:
         ready = os.path.join(tmp, 'ready')
         proc = subprocess.Popen([omnid, '--pack', pack, '--front', 'tcp://127.0.0.1:*', '--pub', 'tcp://127.0.0.1:*',
                                  '--sensors', 'tcp://127.0.0.1:*', '--backend', 'tcp://127.0.0.1:*',
-                                 '--ready-file', ready], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 '--ready-file', ready], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=env)
         try:
             for _ in range(600):
                 if os.path.exists(ready) or proc.poll() is not None:
@@ -119,14 +121,16 @@ def omnid_eval(omnid, pack, d, items, torch_answers, torch_emb):
                     agree.append(norm_answer(text) == norm_answer(torch_answers[k]))
                     k += 1
             c.close()
-            return {'vqa': {t: float(np.mean(v)) for t, v in per.items()},
+            proc.terminate()
+            return {'omnid_exit': proc.wait(60), 'vqa': {t: float(np.mean(v)) for t, v in per.items()},
                     'vqa_overall': float(np.mean([x for v in per.values() for x in v])),
                     'agreement_with_pytorch': float(np.mean(agree)), 'n_questions': k, 'n_clips': len(items),
                     'embedding_max_abs_diff': max(emb_diff), 'embedding_min_cosine': min(cos),
                     'seconds': round(time.time() - t0, 1)}
         finally:
-            proc.terminate()
-            proc.wait(30)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def table(res):

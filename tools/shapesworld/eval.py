@@ -26,10 +26,10 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', '..', 'clients', 'python'))
+import bindenc  # noqa: E402
 import evalset  # noqa: E402
 import infer  # noqa: E402
 import models  # noqa: E402
-import stages  # noqa: E402
 import stages_out  # noqa: E402
 import vocab  # noqa: E402
 import world  # noqa: E402
@@ -61,11 +61,6 @@ def norm_answer(s):
     return s.strip().lower().rstrip('.')
 
 
-def recall_at_1(q, g, qk, gk):
-    nearest = (q @ g.T).argmax(1)
-    return float(np.mean([qk[i] == gk[j] for i, j in enumerate(nearest)]))
-
-
 @torch.no_grad()
 def torch_eval(w, sp, d, items):
     feats = torch.cat([infer.vit_features(w, np.stack([decode(os.path.join(d, it['file'])) for it in items[i:i + 32]]))
@@ -79,15 +74,14 @@ def torch_eval(w, sp, d, items):
             answers.append(a)
             per.setdefault(q['type'], []).append(norm_answer(a) == q['a'])
     caps = sorted({it['caption'] for it in items})
-    ids, eos = stages.text_batch(sp, caps)
-    temb = models.text_tower(w, ids, eos)[1].numpy()
+    temb = stages_out.text_embeddings(w, sp, caps)
     vk = [it['caption'] for it in items]
     return {'answers': answers, 'video_emb': vemb,
             'vqa': {k: float(np.mean(v)) for k, v in per.items()},
             'vqa_overall': float(np.mean([x for v in per.values() for x in v])),
             'n_questions': sum(len(v) for v in per.values()),
-            'r1_video_to_text': recall_at_1(vemb, temb, vk, caps),
-            'r1_text_to_video': recall_at_1(temb, vemb, caps, vk),
+            'r1_video_to_text': bindenc.recall_at_1(vemb, temb, vk, caps),
+            'r1_text_to_video': bindenc.recall_at_1(temb, vemb, caps, vk),
             'n_clips': len(items), 'n_captions': len(caps)}
 
 

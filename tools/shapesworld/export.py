@@ -13,6 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..'))
 sys.path.insert(0, os.path.join(HERE, '..', 'mkllama'))
 import convert  # noqa: E402
+import mkvision  # noqa: E402
 import safetensors  # noqa: E402
 from gguf_py import F32T, FILE_TYPE, STR, U32, Writer  # noqa: E402
 from mkllama import permute_hf_to_gguf  # noqa: E402
@@ -43,10 +44,7 @@ def np32(state):
 
 
 def write_hf(d, tensors, config, pre=None):
-    os.makedirs(d, exist_ok=True)
-    safetensors.save(os.path.join(d, 'model.safetensors'), tensors)
-    with open(os.path.join(d, 'config.json'), 'w') as f:
-        json.dump(config, f, indent=1, sort_keys=True)
+    mkvision.write_ckpt(d, tensors, config)
     if pre:
         with open(os.path.join(d, 'preprocessor_config.json'), 'w') as f:
             json.dump(pre, f, indent=1, sort_keys=True)

@@ -40,14 +40,31 @@ def lr_at(step, total, peak, warm=100):
     return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
 
 
-def text_batch(sp, texts):
-    """Token ids [B, L <= TEXT_LEN] (BOS + pieces + EOS, padded with 0 after the EOS, which the
-    causal mask keeps from mattering) and each row's EOS position."""
-    rows = [[vocab.BOS] + vocab.encode(sp, t)[:TEXT_LEN - 2] + [vocab.EOS] for t in texts]
-    ids = np.zeros((len(texts), max(len(x) for x in rows)), np.int64)
+def text_batch(sp, texts, length=None):
+    """Token ids [B, L] (BOS + pieces + EOS, padded with 0 after the EOS, which the causal mask
+    keeps from mattering) and each row's EOS position. L is the longest row (at most
+    TEXT_LEN), or length when given (pieces cut to fit)."""
+    L = length or TEXT_LEN
+    rows = [[vocab.BOS] + vocab.encode(sp, t)[:L - 2] + [vocab.EOS] for t in texts]
+    ids = np.zeros((len(texts), length or max(len(x) for x in rows)), np.int64)
     for i, x in enumerate(rows):
         ids[i, :len(x)] = x
     return torch.from_numpy(ids), torch.from_numpy(np.array([len(x) - 1 for x in rows]))
+
+
+def text_embed(w, sp, texts):
+    """The text tower's L2-normalised joint-space embeddings [B, JOINT] of texts."""
+    ids, eos = text_batch(sp, texts)
+    return models.text_tower(w, ids, eos)[1]
+
+
+def frame_contrastive(w, sp, pooled, clips, rng, batch):
+    """InfoNCE between random cached frames' image embeddings and their frame captions."""
+    n = len(clips)
+    fidx = [(int(i), int(k)) for i, k in zip(rng.integers(n, size=batch), rng.integers(8, size=batch))]
+    fcaps = [data.frame_texts(clips[i], k)[0] for i, k in fidx]
+    img = models.image_embed(w, torch.from_numpy(np.stack([pooled[i, k] for i, k in fidx])))
+    return contrastive(img, text_embed(w, sp, fcaps), fcaps, w['logit_scale'])
 
 
 def contrastive(a, b, keys, scale):
@@ -244,21 +261,14 @@ def stage_video(p, sp, feats, pooled, clips, t2i, steps, batch, ckpt_path, seed)
         f = torch.from_numpy(np.stack([feats[i] for i in vid]).astype(np.float32))
         tokens = models.encode_video(w, f)
         caps = [world.caption(clips[i]['scene']) for i in vid]
-        ids, eos = text_batch(sp, caps)
-        _, txt = models.text_tower(w, ids, eos)
-        l_vid = contrastive(models.video_head(w, tokens), txt, caps, w['video_logit_scale'])
+        l_vid = contrastive(models.video_head(w, tokens), text_embed(w, sp, caps), caps, w['video_logit_scale'])
         # which objects the clip holds and how each moves, read from all video tokens: a dense
         # target that makes the Q-Formers keep what the questions ask about (dropped at export)
         scene = F.linear(tokens.flatten(1), w['scene_head.weight'], w['scene_head.bias'])
         l_scene = F.cross_entropy(scene.view(-1, models.N_SLOT),
                                   torch.from_numpy(np.stack([scene_labels(clips[i]) for i in vid])).view(-1))
         # frame <-> frame caption keeps the image projection on the moving text tower
-        fidx = [(int(i), int(k)) for i, k in zip(rng.integers(n, size=batch), rng.integers(8, size=batch))]
-        fcaps = [data.frame_texts(clips[i], k)[0] for i, k in fidx]
-        img = models.image_embed(w, torch.from_numpy(np.stack([pooled[i, k] for i, k in fidx])))
-        ids, eos = text_batch(sp, fcaps)
-        _, ftxt = models.text_tower(w, ids, eos)
-        l_img = contrastive(img, ftxt, fcaps, w['logit_scale'])
+        l_img = frame_contrastive(w, sp, pooled, clips, rng, batch)
         seqs = []
         for j, i in enumerate(vid):
             seqs += [(a, b, j) for a, b in lm_examples(sp, clips[i], rng, 3)]

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 import bindenc
-import data
 import export
 import imu
 import infer
@@ -40,8 +39,7 @@ def video_embeddings(w, feats, chunk=256):
 
 @torch.no_grad()
 def text_embeddings(w, sp, texts):
-    ids, eos = stages.text_batch(sp, texts)
-    return models.text_tower(w, ids, eos)[1].numpy()
+    return stages.text_embed(w, sp, texts).numpy()
 
 
 def imu_set(split, n, seed):
@@ -62,9 +60,9 @@ def stage_text(p, sp, feats, pooled, clips, steps, seed, batch=64):
     other activities negatives, while scene and frame captions stay on their frozen video and
     image embeddings. Only the text tower and its projection move."""
     w = p.t
-    train = [v for k, v in w.items() if k.startswith('text_model.') or k == 'text_projection.weight']
     for k, v in w.items():
         v.requires_grad_(k.startswith('text_model.') or k == 'text_projection.weight')
+    train = [v for v in w.values() if v.requires_grad]
     rng = np.random.default_rng([seed, 5])
     n = len(clips)
     with torch.no_grad():
@@ -75,15 +73,12 @@ def stage_text(p, sp, feats, pooled, clips, steps, seed, batch=64):
         caps = imu.IMU_CAPTIONS
         a = [IMU_PHRASES[int(rng.integers(len(IMU_PHRASES)))].format(c) for c in caps]
         b = [IMU_PHRASES[int(rng.integers(len(IMU_PHRASES)))].format(c) for c in caps]
-        l_imu = stages.contrastive(_txt(w, sp, a), _txt(w, sp, b), caps, scale)
+        l_imu = stages.contrastive(stages.text_embed(w, sp, a), stages.text_embed(w, sp, b), caps, scale)
         vid = rng.integers(len(vemb), size=batch)
         vcaps = [world.caption(clips[i]['scene']) for i in vid]
-        l_vid = stages.contrastive(vemb[vid], _txt(w, sp, vcaps), vcaps, w['video_logit_scale'].detach())
-        fidx = [(int(i), int(k)) for i, k in zip(rng.integers(n, size=batch), rng.integers(8, size=batch))]
-        fcaps = [data.frame_texts(clips[i], k)[0] for i, k in fidx]
-        with torch.no_grad():
-            img = models.image_embed(w, torch.from_numpy(np.stack([pooled[i, k] for i, k in fidx])))
-        l_img = stages.contrastive(img, _txt(w, sp, fcaps), fcaps, w['logit_scale'].detach())
+        l_vid = stages.contrastive(vemb[vid], stages.text_embed(w, sp, vcaps), vcaps, w['video_logit_scale'])
+        # the image side and both logit scales do not train here (requires_grad off above)
+        l_img = stages.frame_contrastive(w, sp, pooled, clips, rng, batch)
         loss = l_imu + l_vid + l_img
         opt.zero_grad()
         loss.backward()
@@ -93,11 +88,6 @@ def stage_text(p, sp, feats, pooled, clips, steps, seed, batch=64):
                        (step, steps, loss.item(), l_imu.item(), l_vid.item(), l_img.item()))
     for v in w.values():
         v.requires_grad_(True)
-
-
-def _txt(w, sp, texts):
-    ids, eos = stages.text_batch(sp, texts)
-    return models.text_tower(w, ids, eos)[1]
 
 
 def stage_audio_imu(w, sp, feats, clips, n_audio, n_imu, audio_steps, imu_steps, ckpt_dir, seed, threads):
@@ -124,13 +114,8 @@ def load_audio_imu(ckpt_dir):
 @torch.no_grad()
 def cond_of(w, sp, captions):
     """The UNet's conditioning: the text tower's final-LN states [n, COND_LEN, D]."""
-    ids = np.zeros((len(captions), COND_LEN), np.int64)
-    eos = np.zeros(len(captions), np.int64)
-    for i, c in enumerate(captions):
-        x = [vocab.BOS] + vocab.encode(sp, c)[:COND_LEN - 2] + [vocab.EOS]
-        ids[i, :len(x)] = x
-        eos[i] = len(x) - 1
-    return models.text_tower(w, torch.from_numpy(ids), torch.from_numpy(eos))[0].numpy()
+    ids, eos = stages.text_batch(sp, captions, COND_LEN)
+    return models.text_tower(w, ids, eos)[0].numpy()
 
 
 @torch.no_grad()

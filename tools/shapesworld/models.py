@@ -32,6 +32,7 @@ VQF = dict(hidden=96, ff=384, layers=2, heads=4, n_query=8, frames=8)
 TEXT = dict(hidden_size=96, intermediate_size=384, num_hidden_layers=3, num_attention_heads=4,
             max_position_embeddings=32, hidden_act='quick_gelu', layer_norm_eps=1e-5, projection_dim=JOINT)
 LLM = dict(n_embd=128, n_layer=4, n_head=4, n_head_kv=4, n_ff=384, ctx=256, eps=1e-5, rope_base=10000.0)
+GRID = VIT['image_size'] // VIT['patch_size']   # patches per side
 N_CLASSES = 1 + 6 * 5           # dense labels: background + colour x shape
 N_SLOT = 7 + 1                  # scene labels: per (colour, shape), its motion or absent
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -140,7 +141,9 @@ def build(n_vocab, seed):
 
     c = VQF
     p.new('video', 'video_query_tokens', (1, c['n_query'], c['hidden']), 0.5)
-    p.new('video', 'video_frame_position_embedding.weight', (c['frames'], c['hidden']), 0.1)
+    # N(0, 1) as Video-LLaMA's nn.Embedding: at 0.1 the frame index was lost among the frame
+    # tokens' contents, every video query averaged all frames, and no motion was learnt
+    p.new('video', 'video_frame_position_embedding.weight', (c['frames'], c['hidden']), 1.0)
     qformer_params(p, 'video', 'video_Qformer.bert.', ('embeddings.LayerNorm', '.self.'), c['layers'], c['hidden'],
                    c['ff'], Dq, 1)
     p.linear('video', 'llama_proj', LLM['n_embd'], c['hidden'])
@@ -167,6 +170,8 @@ def build(n_vocab, seed):
 
     p.linear('aux', 'dense_head', N_CLASSES, D)
     p.linear('aux', 'scene_head', (N_CLASSES - 1) * N_SLOT, c['n_query'] * c['hidden'])
+    p.linear('aux', 'presence_head', N_CLASSES - 1, D)
+    p.linear('aux', 'position_head', 2 * GRID, D)
     return p
 
 

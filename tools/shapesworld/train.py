@@ -7,8 +7,8 @@ Stages, in order (each writes WORK_DIR/STAGE.done with its wall time; a rerun sk
 stages and resumes an interrupted one from its last checkpoint):
   data   training clips/images (data.py)            vocab  SentencePiece vocabulary (vocab.py)
   clip   ViT + CLIP text tower (stages.py)           cache  frozen ViT features
-  video  Q-Formers, video head, llama_proj, LLM      text   the text tower learns IMU captions
-  audio_imu  ImageBind audio + IMU towers
+  video  Q-Formers, video head, llama_proj, LLM      qa     the LLM alone on the frozen video tokens
+  text   the text tower learns IMU captions          audio_imu  ImageBind audio + IMU towers
   t2i    VAE, UNet, output projector (stages_out.py) export the pack (export.py)
 --scale multiplies data sizes and step counts (0.05 makes a smoke run of a few minutes).
 Everything is a function of --seed; results differ in the last bits between runs only through
@@ -33,10 +33,10 @@ import stages  # noqa: E402
 import stages_out  # noqa: E402
 import vocab  # noqa: E402
 
-STAGES = ['data', 'vocab', 'clip', 'cache', 'video', 'text', 'audio_imu', 't2i', 'export']
-FULL = dict(n_clips=10000, n_t2i=4000, clip_steps=400, clip_batch=96, video_steps=1500, video_batch=32,
-            text_steps=300, n_audio=6000, n_imu=3000, audio_steps=2000, imu_steps=600, vae_steps=1000,
-            unet_steps=800, proj_steps=600)
+STAGES = ['data', 'vocab', 'clip', 'cache', 'video', 'qa', 'text', 'audio_imu', 't2i', 'export']
+FULL = dict(n_clips=10000, n_t2i=4000, sup_steps=1500, sup_batch=64, clip_steps=400, clip_batch=96,
+            video_steps=1500, video_batch=32, qa_steps=500, qa_batch=32, text_steps=300, n_audio=6000, n_imu=3000, audio_steps=2000,
+            imu_steps=600, vae_steps=1000, unet_steps=800, proj_steps=600)
 ACTIVITY_TEXTS = ['a person standing still', 'a person walking slowly', 'a person walking fast',
                   'a person running fast', 'a person jumping', 'a person turning left while walking',
                   'a person turning right while walking', 'a person climbing stairs']
@@ -59,10 +59,13 @@ class Run:
             json.dump(dict(seconds=round(seconds, 1), cpu_seconds=round(cpu, 1), cfg=self.cfg, seed=self.a.seed), f)
         stages.log('stage %s done in %.1f s wall, %.1f s CPU' % (stage, seconds, cpu))
 
-    def params(self, sp, ckpt=None):
+    def params(self, sp, ckpt=None, groups=None):
+        """Fresh parameters, with those of ckpt loaded over them (only the given groups': a
+        stage's checkpoint also holds the initial values of what it did not train)."""
         p = models.build(sp.get_piece_size(), self.a.seed)
         if ckpt:
-            p.load(torch.load(os.path.join(self.work, 'ckpt', ckpt))['params'])
+            state = torch.load(os.path.join(self.work, 'ckpt', ckpt))['params']
+            p.load({k: v for k, v in state.items() if groups is None or p.group[k] in groups})
         return p
 
     def run(self, stage):
@@ -76,20 +79,28 @@ class Run:
             return
         sp = vocab.load(self.sp_prefix + '.model')
         if stage == 'clip':
-            stages.stage_clip(self.params(sp), sp, frames, clips, c['clip_steps'], c['clip_batch'],
-                              os.path.join(self.work, 'ckpt', 'clip.pt'), a.seed)
+            stages.stage_clip(self.params(sp), sp, frames, clips, c['sup_steps'], c['sup_batch'], c['clip_steps'],
+                              c['clip_batch'], os.path.join(self.work, 'ckpt', 'clip.pt'), a.seed)
         elif stage == 'cache':
             stages.stage_cache(self.params(sp, 'clip.pt'), frames, self.work)
         elif stage == 'video':
             feats = np.load(os.path.join(self.work, 'feats.npy'), mmap_mode='r')
             pooled = np.load(os.path.join(self.work, 'pooled.npy'))
-            p = self.params(sp, 'video.pt' if os.path.exists(os.path.join(self.work, 'ckpt', 'video.pt')) else 'clip.pt')
+            if os.path.exists(os.path.join(self.work, 'ckpt', 'video.pt')):
+                p = self.params(sp, 'video.pt')
+            else:
+                p = self.params(sp, 'clip.pt', ('blip2', 'clip', 'aux'))
             stages.stage_video(p, sp, feats, pooled, clips, t2i, c['video_steps'], c['video_batch'],
                                os.path.join(self.work, 'ckpt', 'video.pt'), a.seed)
+        elif stage == 'qa':
+            feats = np.load(os.path.join(self.work, 'feats.npy'), mmap_mode='r')
+            p = self.params(sp, 'qa.pt' if os.path.exists(os.path.join(self.work, 'ckpt', 'qa.pt')) else 'video.pt')
+            stages.stage_qa(p, sp, feats, clips, t2i, c['qa_steps'], c['qa_batch'],
+                            os.path.join(self.work, 'ckpt', 'qa.pt'), a.seed)
         elif stage == 'text':
             feats = np.load(os.path.join(self.work, 'feats.npy'), mmap_mode='r')
             pooled = np.load(os.path.join(self.work, 'pooled.npy'))
-            p = self.params(sp, 'video.pt')
+            p = self.params(sp, 'qa.pt')
             stages_out.stage_text(p, sp, feats, pooled, clips, c['text_steps'], a.seed)
             torch.save({'params': {k: v.detach() for k, v in p.t.items()}}, os.path.join(self.work, 'ckpt', 'text.pt'))
         elif stage == 'audio_imu':

@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""tools/shapesworld/stages.py, the frame encoder's training targets: the dense labels, the
+position target and the ViT's patch tokens must name the same cells in the same order (a
+transposed or shifted target still trains, into features that put objects in the wrong place),
+and the presence labels must be the clip's objects. < 10 s at 1 thread."""
+import os
+import sys
+import unittest
+
+import numpy as np
+import torch
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
+sys.path.insert(0, os.path.join(ROOT, 'tools', 'shapesworld'))
+import models  # noqa: E402
+import stages  # noqa: E402
+import world  # noqa: E402
+
+torch.set_num_threads(1)
+S = models.VIT['image_size']
+G = models.GRID
+
+
+def lit_patches(frame):
+    """Which patch tokens of the ViT carry light: the encoder blocks and position embeddings
+    zeroed, the patch embedding summing each patch's pixels, so a token's first channel is
+    positive exactly where its patch holds anything brighter than black."""
+    p = models.build(640, 0)
+    w = p.t
+    with torch.no_grad():
+        for k, v in w.items():
+            if k.startswith('vision_model.encoder.') and (k.endswith('projection.weight') or 'mlp.fc2' in k
+                                                          or k.endswith('projection.bias')):
+                v.zero_()
+        w['vision_model.embeddings.position_embedding'].zero_()
+        w['vision_model.embeddings.class_embedding'].zero_()
+        w['vision_model.embeddings.patch_embedding.weight'].zero_()
+        w['vision_model.embeddings.patch_embedding.weight'][0] = 1.0
+        w['vision_model.embeddings.patch_embedding.bias'].zero_()
+        w['vision_model.post_layernorm.bias'].zero_()
+        px = torch.from_numpy(frame).float().permute(2, 0, 1)[None] / 255.0
+        _, last = models.vit(w, px)
+    return (last[0, 1:, 0] > 1e-3).numpy()
+
+
+def one_object_scene(x, y, shape='triangle'):
+    obj = {'shape': shape, 'colour': 'white', 'motion': 'still', 'x': x, 'y': y, 'size': 0.12, 'speed': 0.0}
+    return {'objects': [obj], 'background': {'kind': 'plain', 'rgb': [0, 0, 0], 'noise': 0.0, 'seed': 1},
+            'n_frames': 1, 'fps': world.FPS}
+
+
+class TestTargets(unittest.TestCase):
+    def test_dense_labels_name_the_patches_the_vit_sees(self):
+        # off the diagonal, so that a transposed grid would put the object elsewhere
+        for x, y in ((0.2, 0.75), (0.8, 0.3), (0.55, 0.15)):
+            scene = one_object_scene(x, y)
+            frame = world.render_clip(scene, S, S, 'raster', False)[0]
+            labels = world.dense_labels(scene, 0, G).reshape(-1) > 0
+            lit = lit_patches(frame)
+            self.assertGreater(labels.sum(), 0)
+            # a labelled cell has the shape at its centre, so its patch is lit; a lit patch
+            # without a label only holds the shape's edge, next to a labelled one
+            self.assertTrue(np.all(lit[labels]), (x, y))
+            near = np.zeros((G, G), bool)
+            for r, c in zip(*np.nonzero(labels.reshape(G, G))):
+                near[max(r - 1, 0):r + 2, max(c - 1, 0):c + 2] = True
+            self.assertTrue(np.all(near.reshape(-1)[lit]), (x, y))
+            self.assertFalse(np.all(lit[labels.reshape(G, G).T.reshape(-1)]), 'a transposed grid would pass too')
+
+    def test_position_target_is_row_then_column(self):
+        # the loss reads the position head as G row logits then G column logits: a head that
+        # predicts the true row and column of every cell must cost (almost) nothing, and one
+        # with rows and columns swapped must not
+        B, P, D = 2, G * G, 2 * G
+        cell = np.arange(P)
+        onehot = np.zeros((B, P, D), np.float32)
+        onehot[:, cell, cell // G] = 1
+        onehot[:, cell, G + cell % G] = 1
+        swapped = np.zeros((B, P, D), np.float32)
+        swapped[:, cell, cell % G] = 1
+        swapped[:, cell, G + cell // G] = 1
+        w = {'dense_head.weight': torch.zeros(models.N_CLASSES, D), 'dense_head.bias': torch.zeros(models.N_CLASSES),
+             'presence_head.weight': torch.zeros(models.N_CLASSES - 1, D),
+             'presence_head.bias': torch.zeros(models.N_CLASSES - 1),
+             'position_head.weight': 50 * torch.eye(D), 'position_head.bias': torch.zeros(D)}
+        labels = torch.zeros(B, G, G, dtype=torch.long)
+        present = torch.zeros(B, models.N_CLASSES - 1)
+        base = stages.supervised_loss(w, torch.zeros(B, D), torch.zeros(B, 1 + P, D), labels, present).item()
+
+        def loss(feats):
+            last = torch.cat([torch.zeros(B, 1, D), torch.from_numpy(feats)], 1)
+            return stages.supervised_loss(w, torch.zeros(B, D), last, labels, present).item()
+        rest = np.log(models.N_CLASSES) + np.log(2)     # dense and presence terms at zero logits
+        self.assertAlmostEqual(base, rest + np.log(G), delta=1e-4)
+        self.assertLess(loss(onehot) - rest, 1e-4)
+        self.assertGreater(loss(swapped) - rest, 10)
+
+    def test_presence_and_dense_labels_of_a_batch(self):
+        frames, recs = stages.data.render_chunk((0, 6, 0))
+        idx = [(i, k) for i in range(6) for k in (0, 7)]
+        px, caps, labels, present = stages.frame_batch(frames, recs, idx)
+        self.assertEqual(tuple(px.shape), (12, 3, S, S))
+        for b, (i, k) in enumerate(idx):
+            want = {world.label_of(o['shape'], o['colour']) for o in recs[i]['scene']['objects']}
+            self.assertEqual({int(c) + 1 for c in torch.nonzero(present[b])}, want)
+            self.assertTrue(set(np.unique(labels[b].numpy())) - {0} <= want)
+            for o in recs[i]['scene']['objects']:
+                self.assertIn('%s %s' % (o['colour'], o['shape']), caps[b])
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -23,6 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchaudio
 
+from schedule import lr_at
+
 JOINT = 64
 CKPT_EVERY = 200
 AUDIO = dict(modality='audio', width=64, depth=2, heads=4, sample_rate=16000, mel_bins=64,
@@ -262,13 +264,6 @@ def _bank(targets, keys):
     return bank, torch.from_numpy(rows[:, 0].astype(np.int64)), torch.from_numpy(kid.astype(np.int64))
 
 
-def _lr(step, steps, base, warmup):
-    w = max(1, int(warmup * steps))
-    if step < w:
-        return base * (step + 1) / w
-    return base * 0.5 * (1.0 + math.cos(math.pi * (step - w) / max(1, steps - w)))
-
-
 def _train(model, inputs, targets, keys, threads, seed, steps, ckpt, batch, lr, log):
     torch.set_num_threads(threads)
     bank, bank_kid, kid = _bank(targets, keys)
@@ -294,7 +289,7 @@ def _train(model, inputs, targets, keys, threads, seed, steps, ckpt, batch, lr, 
         torch.manual_seed(seed * 1000003 + step)          # batch and dropout depend on (seed, step)
         idx = torch.randint(len(inputs), (batch,))
         for g in opt.param_groups:
-            g['lr'] = _lr(step, steps, lr, TRAIN['warmup'])
+            g['lr'] = lr_at(step, steps, lr, max(1, int(TRAIN['warmup'] * steps)))
         logits = scale * model(inputs[idx]) @ bank.t()
         pos = kid[idx][:, None] == bank_kid[None, :]
         loss = (torch.logsumexp(logits, 1) - torch.logsumexp(logits.masked_fill(~pos, -1e9), 1)).mean()

@@ -14,7 +14,6 @@
 
 Each stage checkpoints every CKPT_EVERY steps and resumes from its checkpoint.
 """
-import math
 import os
 import time
 
@@ -27,6 +26,7 @@ import infer
 import models
 import vocab
 import world
+from schedule import lr_at
 
 CKPT_EVERY = 200
 TEXT_LEN = models.TEXT['max_position_embeddings']
@@ -37,12 +37,6 @@ CLIP_VIT_LR = 3e-4
 
 def log(msg):
     print('[%s] %s' % (time.strftime('%H:%M:%S'), msg), flush=True)
-
-
-def lr_at(step, total, peak, warm=100):
-    if step < warm:
-        return peak * (step + 1) / warm
-    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
 
 
 def text_batch(sp, texts, length=None):

@@ -15,19 +15,12 @@ import torch
 import torch.nn.functional as F
 
 from outproj import TextFcLayer, outproj_config
+from schedule import lr_at
 from unet import UNet2DConditionModel, add_noise, alphas_cumprod, cfg_combine, ddim_sample, unet_config
 from vae import AutoencoderKL, to_tensor, to_uint8, vae_config
 
 CKPT_EVERY = 200
 STAGE_SALT = {'vae': 1, 'unet': 2, 'outproj': 3}
-
-
-def _lr_at(step, steps, lr, warmup):
-    """Linear warm-up, then cosine decay to a tenth of lr."""
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    p = (step - warmup) / max(1, steps - warmup)
-    return lr * (0.1 + 0.45 * (1 + np.cos(np.pi * p)))
 
 
 def _train(stage, build, config, steps, threads, seed, ckpt, prepare, loss_fn, lr, warmup, log, ema_decay=None):
@@ -55,7 +48,7 @@ def _train(stage, build, config, steps, threads, seed, ckpt, prepare, loss_fn, l
         t0, acc = time.time(), []
         for step in range(start, steps):
             for group in opt.param_groups:
-                group['lr'] = _lr_at(step, steps, lr, warmup)
+                group['lr'] = lr_at(step, steps, lr, warmup, floor=0.1)
             g = torch.Generator().manual_seed((seed * 1000 + STAGE_SALT[stage]) * 1_000_003 + step)
             loss = loss_fn(model, data, g)
             opt.zero_grad(set_to_none=True)

@@ -51,8 +51,8 @@ static void test_round_trips(void **state)
     assert_true(r.seq_ok);
 
     wait_workers(c, "ingest", 1);
+    wait_workers(c, "test", 1);
     assert_int_equal(dt_status_u64(c, "stages.ingest.queue_max"), 64);
-    assert_int_equal(dt_status_u64(c, "stages.test.workers"), 1);
     assert_int_equal(dt_status_u64(c, "draining"), 0);
 
     char args[512];

@@ -16,12 +16,9 @@ import time
 
 OMNID, SAMPLES, CLIENT_DIR = sys.argv[1:4]
 sys.path.insert(0, CLIENT_DIR)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 import omni_client as oc  # noqa: E402
-
-
-def check(cond, what):
-    if not cond:
-        raise SystemExit(f"FAIL: {what}")
+from omtest import check  # noqa: E402
 
 
 def gen_keys(d):

@@ -255,6 +255,23 @@ def t2i_example(sp, rec):
     return vocab.prompt_ids(sp, rec['prompt']), vocab.signal_ids(sp) + [vocab.EOS]
 
 
+def lm_batch(sp, clips, t2i, vid, rng, n_qa):
+    """The language targets of one step: n_qa questions (and sometimes the caption) of each clip
+    in vid, as (prompt, answer, index in vid), then batch / 8 image requests without video."""
+    seqs = []
+    for j, i in enumerate(vid):
+        seqs += [(a, b, j) for a, b in lm_examples(sp, clips[i], rng, n_qa)]
+    for i in rng.integers(len(t2i), size=max(1, len(vid) // 8)):
+        a, b = t2i_example(sp, t2i[i])
+        seqs.append((a, b, -1))
+    return seqs
+
+
+def clip_feats(feats, vid):
+    """Cached f16 ViT features of clips vid as float32 [len(vid), 8, tokens, D]."""
+    return torch.from_numpy(np.stack([feats[i] for i in vid]).astype(np.float32))
+
+
 def lm_loss(w, seqs, rows_of):
     """Next-token loss on the answers of seqs = [(prompt ids, answer ids, video index or -1)];
     rows_of [n_videos, n_query, E] fills the -1 positions."""
@@ -316,8 +333,7 @@ def stage_video(p, sp, feats, pooled, clips, t2i, steps, batch, ckpt_path, seed)
         for g in opt.param_groups:
             g['lr'] = lr_at(step, steps, 1e-3, warm=200)
         vid = rng.integers(n, size=batch)
-        f = torch.from_numpy(np.stack([feats[i] for i in vid]).astype(np.float32))
-        tokens = models.encode_video(w, f)
+        tokens = models.encode_video(w, clip_feats(feats, vid))
         caps = [world.caption(clips[i]['scene']) for i in vid]
         l_vid = contrastive(models.video_head(w, tokens), text_embed(w, sp, caps), caps, w['video_logit_scale'])
         # which objects the clip holds and how each moves, read from all video tokens: a dense
@@ -327,12 +343,7 @@ def stage_video(p, sp, feats, pooled, clips, t2i, steps, batch, ckpt_path, seed)
                                   torch.from_numpy(np.stack([scene_labels(clips[i]) for i in vid])).view(-1))
         # frame <-> frame caption keeps the image projection on the moving text tower
         l_img = frame_contrastive(w, sp, pooled, clips, rng, batch)
-        seqs = []
-        for j, i in enumerate(vid):
-            seqs += [(a, b, j) for a, b in lm_examples(sp, clips[i], rng, 3)]
-        for i in rng.integers(len(t2i), size=max(1, batch // 8)):
-            a, b = t2i_example(sp, t2i[i])
-            seqs.append((a, b, -1))
+        seqs = lm_batch(sp, clips, t2i, vid, rng, 3)
         rows = F.linear(tokens, w['llama_proj.weight'], w['llama_proj.bias'])
         l_lm = lm_loss(w, seqs, rows)
         loss = l_lm + 0.5 * (l_vid + l_img) + l_scene
@@ -379,13 +390,8 @@ def stage_qa(p, sp, feats, clips, t2i, steps, batch, ckpt_path, seed):
             g['lr'] = lr_at(step, steps, QA_LR, warm=20)
         vid = rng.integers(n, size=batch)
         with torch.no_grad():
-            tokens = models.encode_video(w, torch.from_numpy(np.stack([feats[i] for i in vid]).astype(np.float32)))
-        seqs = []
-        for j, i in enumerate(vid):
-            seqs += [(a, b, j) for a, b in lm_examples(sp, clips[i], rng, 4)]
-        for i in rng.integers(len(t2i), size=max(1, batch // 8)):
-            a, b = t2i_example(sp, t2i[i])
-            seqs.append((a, b, -1))
+            tokens = models.encode_video(w, clip_feats(feats, vid))
+        seqs = lm_batch(sp, clips, t2i, vid, rng, 4)
         loss = lm_loss(w, seqs, F.linear(tokens, w['llama_proj.weight'], w['llama_proj.bias']))
         opt.zero_grad()
         loss.backward()

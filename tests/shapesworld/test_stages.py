@@ -2,13 +2,17 @@
 """tools/shapesworld/stages.py, the frame encoder's training targets: the dense labels, the
 position target and the ViT's patch tokens must name the same cells in the same order (a
 transposed or shifted target still trains, into features that put objects in the wrong place),
-and the presence labels must be the clip's objects. < 10 s at 1 thread."""
+and the presence labels must be the clip's objects; the frame Q-Former's targets must put each
+object where its dense labels are, in every sampled frame; the rescaling folded into its last
+LayerNorm must leave what the frame head reads unchanged; the scene loss must weigh motion
+apart from presence. < 15 s at 1 thread."""
 import os
 import sys
 import unittest
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
 sys.path.insert(0, os.path.join(ROOT, 'tools', 'shapesworld'))
@@ -106,6 +110,74 @@ class TestTargets(unittest.TestCase):
             self.assertTrue(set(np.unique(labels[b].numpy())) - {0} <= want)
             for o in recs[i]['scene']['objects']:
                 self.assertIn('%s %s' % (o['colour'], o['shape']), caps[b])
+
+
+class TestFrameAndSceneTargets(unittest.TestCase):
+    def test_frame_targets_put_each_object_on_its_labelled_cells(self):
+        frames, recs = stages.data.render_chunk((0, 8, 0))
+        pairs = [(i, k) for i in range(8) for k in range(8)]
+        pres, geo = stages.frame_targets(recs, pairs)
+        checked = 0
+        for b, (i, k) in enumerate(pairs):
+            labels = stages.data.frame_texts(recs[i], k)[1]
+            want = {world.label_of(o['shape'], o['colour']) - 1 for o in recs[i]['scene']['objects']}
+            self.assertEqual({int(c) for c in torch.nonzero(pres[b])}, want)
+            for c in want:
+                rows, cols = np.nonzero(labels == c + 1)
+                if len(rows) == 0:      # too small to cover a cell centre
+                    continue
+                x, y = geo[b, c, :2].tolist()
+                # within a cell of the labelled cells' centroid, in every sampled frame: a target
+                # with x and y swapped, or taken at the wrong frame of a moving object, is not
+                self.assertLess(abs(x - (cols.mean() + 0.5) / G), 1.0 / G, (i, k, c))
+                self.assertLess(abs(y - (rows.mean() + 0.5) / G), 1.0 / G, (i, k, c))
+                checked += 1
+        self.assertGreater(checked, 60)
+
+    def test_rescaling_keeps_what_the_frame_head_reads(self):
+        p = models.build(640, 0)
+        w = p.t
+        feats = np.random.default_rng(0).standard_normal((4, 8, G * G + 1, models.VIT['hidden_size'])).astype(np.float16)
+        with torch.no_grad():
+            before = models.qformer_frames(w, stages.clip_feats(feats, range(4)).flatten(0, 1))
+            head = F.linear(before.flatten(1), w['frame_head.weight'], w['frame_head.bias'])
+            stages.rescale_frame_tokens(w, feats, n=4)
+            after = models.qformer_frames(w, stages.clip_feats(feats, range(4)).flatten(0, 1))
+            head2 = F.linear(after.flatten(1), w['frame_head.weight'], w['frame_head.bias'])
+        t = after.reshape(-1, after.shape[-1])
+        self.assertLess(float(t.mean(0).abs().max()), 1e-4)
+        self.assertAlmostEqual(float(t.var(0).mean()), 1.0, delta=1e-3)
+        self.assertGreater(float((after - before).abs().max()), 0.1)
+        torch.testing.assert_close(head2, head, atol=1e-4, rtol=1e-4)
+
+    def test_scene_loss_weighs_motion_apart_from_presence(self):
+        recs = stages.data.render_chunk((0, 4, 0))[1]
+        n_in = models.VQF['n_query'] * models.VQF['hidden']
+        w = {'scene_head.weight': torch.zeros((models.N_CLASSES - 1) * models.N_SLOT, n_in),
+             'scene_head.bias': torch.zeros((models.N_CLASSES - 1) * models.N_SLOT)}
+        tokens = torch.zeros(4, models.VQF['n_query'], models.VQF['hidden'])
+        # at zero logits: log 2 for presence plus log 7 for the motion of the objects present,
+        # where one cross-entropy over 8 outcomes per pair would give log 8
+        self.assertAlmostEqual(stages.scene_loss(w, tokens, recs, range(4)).item(), np.log(2) + np.log(7), delta=1e-5)
+        # right presence and right motion cost nothing; the motion term does not shrink with
+        # the number of absent pairs
+        bias = torch.full((4, models.N_CLASSES - 1, models.N_SLOT), 0.0)
+        for b in range(4):
+            lab = stages.scene_labels(recs[b])
+            for c, m in enumerate(lab):
+                if m < len(world.MOTIONS):
+                    bias[b, c, m] = 40
+                    bias[b, c, -1] = -40
+                else:
+                    bias[b, c, -1] = 40
+        wrong = bias.clone()
+        wrong[..., :-1] = wrong[..., :-1].roll(1, -1)
+        for logits, low in ((bias, True), (wrong, False)):
+            w['scene_head.bias'] = logits[0].reshape(-1)
+            loss = stages.scene_loss(w, tokens[:1], recs, range(1)).item()
+            self.assertEqual(loss < 1e-3, low, loss)
+            if not low:
+                self.assertGreater(loss, 20)
 
 
 if __name__ == '__main__':

@@ -172,6 +172,8 @@ def build(n_vocab, seed):
     p.linear('aux', 'scene_head', (N_CLASSES - 1) * N_SLOT, c['n_query'] * c['hidden'])
     p.linear('aux', 'presence_head', N_CLASSES - 1, D)
     p.linear('aux', 'position_head', 2 * GRID, D)
+    # last, so that adding it left every other initial value as it was
+    p.linear('aux', 'frame_head', (N_CLASSES - 1) * 4, N_QUERY * Dq)
     return p
 
 

@@ -7,7 +7,8 @@ Stages, in order (each writes WORK_DIR/STAGE.done with its wall time; a rerun sk
 stages and resumes an interrupted one from its last checkpoint):
   data   training clips/images (data.py)            vocab  SentencePiece vocabulary (vocab.py)
   clip   ViT + CLIP text tower (stages.py)           cache  frozen ViT features
-  video  Q-Formers, video head, llama_proj, LLM      qa     the LLM alone on the frozen video tokens
+  frames the frame Q-Former, then its cached tokens  video  video Q-Former, video head, text tower
+  qa     the LLM and llama_proj on the frozen video tokens
   text   the text tower learns IMU captions          audio_imu  ImageBind audio + IMU towers
   t2i    VAE, UNet, output projector (stages_out.py) export the pack (export.py)
 --scale multiplies data sizes and step counts (0.05 makes a smoke run of a few minutes).
@@ -33,9 +34,10 @@ import stages  # noqa: E402
 import stages_out  # noqa: E402
 import vocab  # noqa: E402
 
-STAGES = ['data', 'vocab', 'clip', 'cache', 'video', 'qa', 'text', 'audio_imu', 't2i', 'export']
+STAGES = ['data', 'vocab', 'clip', 'cache', 'frames', 'video', 'qa', 'text', 'audio_imu', 't2i', 'export']
 FULL = dict(n_clips=10000, n_t2i=4000, sup_steps=1500, sup_batch=64, clip_steps=400, clip_batch=96,
-            video_steps=1500, video_batch=32, qa_steps=500, qa_batch=32, text_steps=300, n_audio=6000, n_imu=3000, audio_steps=2000,
+            frame_steps=2000, frame_batch=128,
+            video_steps=2000, video_batch=48, qa_steps=1950, qa_batch=32, text_steps=300, n_audio=6000, n_imu=3000, audio_steps=2000,
             imu_steps=600, vae_steps=1000, unet_steps=800, proj_steps=600)
 ACTIVITY_TEXTS = ['a person standing still', 'a person walking slowly', 'a person walking fast',
                   'a person running fast', 'a person jumping', 'a person turning left while walking',
@@ -83,19 +85,25 @@ class Run:
                               c['clip_batch'], os.path.join(self.work, 'ckpt', 'clip.pt'), a.seed)
         elif stage == 'cache':
             stages.stage_cache(self.params(sp, 'clip.pt'), frames, self.work)
-        elif stage == 'video':
+        elif stage == 'frames':
             feats = np.load(os.path.join(self.work, 'feats.npy'), mmap_mode='r')
+            ck = os.path.join(self.work, 'ckpt', 'frames.pt')
+            p = self.params(sp, 'frames.pt') if os.path.exists(ck) else self.params(sp, 'clip.pt', ('blip2', 'clip', 'aux'))
+            stages.stage_frames(p, feats, clips, c['frame_steps'], c['frame_batch'], ck, a.seed)
+            stages.cache_frame_tokens(p.t, feats, os.path.join(self.work, 'frame_tokens.npy'))
+        elif stage == 'video':
+            ftok = np.load(os.path.join(self.work, 'frame_tokens.npy'), mmap_mode='r')
             pooled = np.load(os.path.join(self.work, 'pooled.npy'))
             if os.path.exists(os.path.join(self.work, 'ckpt', 'video.pt')):
                 p = self.params(sp, 'video.pt')
             else:
-                p = self.params(sp, 'clip.pt', ('blip2', 'clip', 'aux'))
-            stages.stage_video(p, sp, feats, pooled, clips, t2i, c['video_steps'], c['video_batch'],
+                p = self.params(sp, 'frames.pt', ('blip2', 'clip', 'aux'))
+            stages.stage_video(p, sp, ftok, pooled, clips, c['video_steps'], c['video_batch'],
                                os.path.join(self.work, 'ckpt', 'video.pt'), a.seed)
         elif stage == 'qa':
-            feats = np.load(os.path.join(self.work, 'feats.npy'), mmap_mode='r')
+            ftok = np.load(os.path.join(self.work, 'frame_tokens.npy'), mmap_mode='r')
             p = self.params(sp, 'qa.pt' if os.path.exists(os.path.join(self.work, 'ckpt', 'qa.pt')) else 'video.pt')
-            stages.stage_qa(p, sp, feats, clips, t2i, c['qa_steps'], c['qa_batch'],
+            stages.stage_qa(p, sp, ftok, clips, t2i, c['qa_steps'], c['qa_batch'],
                             os.path.join(self.work, 'ckpt', 'qa.pt'), a.seed)
         elif stage == 'text':
             feats = np.load(os.path.join(self.work, 'feats.npy'), mmap_mode='r')

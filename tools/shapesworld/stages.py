@@ -113,6 +113,14 @@ def trainer(p, train, lr, ckpt_path):
     return opt, ck, ck.resume()
 
 
+def update(opt, loss, params):
+    """One optimizer step on loss, the gradient of params clipped to norm 1."""
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+
+
 def frame_batch(frames, clips, idx):
     """Frames of (clip, k) pairs -> pixels, caption texts, dense labels [B, 8, 8] and
     presence labels [B, 30] (which (colour, shape) pairs the clip shows)."""
@@ -201,10 +209,7 @@ def stage_clip(p, sp, frames, clips, sup_steps, sup_batch, steps, batch, ckpt_pa
             _, txt = models.text_tower(w, ids, eos)
             l_clip = contrastive(models.image_embed(w, pooled), txt, caps, w['logit_scale'])
         loss = l_clip + l_sup
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vit_params + text_params, 1.0)
-        opt.step()
+        update(opt, loss, vit_params + text_params)
         if step % 50 == 0 or step == sup_steps + steps - 1:
             log('clip %d/%d loss %.3f (contrastive %.3f supervised %.3f) %.2f s/step' %
                 (step, sup_steps + steps, loss.item(), l_clip.item(), l_sup.item(),
@@ -303,10 +308,7 @@ def stage_frames(p, feats, clips, steps, batch, ckpt_path, seed):
         fq = models.qformer_frames(w, torch.from_numpy(np.stack([feats[i, k] for i, k in pairs]).astype(np.float32)))
         l_pres, l_geo, l_centre = frame_loss(w, fq, *frame_targets(clips, pairs))
         loss = l_pres + l_geo + l_centre
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(train, 1.0)
-        opt.step()
+        update(opt, loss, train)
         if step % 100 == 0 or step == steps - 1:
             log('frames %d/%d loss %.3f (presence %.3f where %.3f centre %.3f) %.2f s/step' %
                 (step, steps, loss.item(), l_pres.item(), l_geo.item(), l_centre.item(),
@@ -327,9 +329,10 @@ def rescale_frame_tokens(w, feats, n=1000):
     frames of n training clips.
 
     Trained alone, the Q-Former left its tokens a near-constant vector plus content with a
-    variance of 0.003 per channel (0.011 with the centring term of frame_loss). The video Q-Former adds a frame position embedding of unit variance to them and,
-    measured, learnt from them neither motion nor even which objects were there; on the same
-    tokens rescaled it read motion at 0.56 after 600 steps (docs/DEMO.md)."""
+    variance of 0.003 per channel (0.011 with the centring term of frame_loss). The video
+    Q-Former adds a frame position embedding of unit variance to them and, measured, learnt
+    from them neither motion nor even which objects were there; on the same tokens rescaled it
+    read motion at 0.56 after 600 steps (docs/DEMO.md)."""
     D = models.QF['hidden_size']
     n = min(n, feats.shape[0])
     t = torch.cat([models.qformer_frames(w, clip_feats(feats, range(lo, min(n, lo + 64))).flatten(0, 1))
@@ -503,10 +506,7 @@ def stage_video(p, sp, ftok, pooled, clips, steps, batch, ckpt_path, seed):
         # frame <-> frame caption keeps the image projection on the moving text tower
         l_img = frame_contrastive(w, sp, pooled, clips, rng, batch)
         loss = 0.5 * (l_vid + l_img) + l_scene
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(train, 1.0)
-        opt.step()
+        update(opt, loss, train)
         if step % 100 == 0 or step == steps - 1:
             log('video %d/%d loss %.3f (video %.3f frame %.3f scene %.3f) %.2f s/step' %
                 (step, steps, loss.item(), l_vid.item(), l_img.item(), l_scene.item(),
@@ -544,10 +544,7 @@ def stage_qa(p, sp, ftok, clips, t2i, steps, batch, ckpt_path, seed):
         vid = rng.integers(n, size=batch)
         seqs = lm_batch(sp, clips, t2i, vid, rng, 4)
         loss = lm_loss(w, seqs, F.linear(video[vid], w['llama_proj.weight'], w['llama_proj.bias']))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(train, 1.0)
-        opt.step()
+        update(opt, loss, train)
         if step % 50 == 0 or step == steps - 1:
             log('qa %d/%d lm %.3f %.2f s/step' % (step, steps, loss.item(), (time.time() - t0) / (step - start + 1)))
         if (step + 1) % CKPT_EVERY == 0:

@@ -5,7 +5,9 @@ transposed or shifted target still trains, into features that put objects in the
 and the presence labels must be the clip's objects; the frame Q-Former's targets must put each
 object where its dense labels are, in every sampled frame; the rescaling folded into its last
 LayerNorm must leave what the frame head reads unchanged; the scene loss must weigh motion
-apart from presence. < 15 s at 1 thread."""
+apart from presence; the language batch packed into trees must give every answer token the
+logits it gets alone. < 15 s at 1 thread."""
+import math
 import os
 import sys
 import unittest
@@ -152,32 +154,85 @@ class TestFrameAndSceneTargets(unittest.TestCase):
 
     def test_scene_loss_weighs_motion_apart_from_presence(self):
         recs = stages.data.render_chunk((0, 4, 0))[1]
-        n_in = models.VQF['n_query'] * models.VQF['hidden']
-        w = {'scene_head.weight': torch.zeros((models.N_CLASSES - 1) * models.N_SLOT, n_in),
-             'scene_head.bias': torch.zeros((models.N_CLASSES - 1) * models.N_SLOT)}
-        tokens = torch.zeros(4, models.VQF['n_query'], models.VQF['hidden'])
-        # at zero logits: log 2 for presence plus log 7 for the motion of the objects present,
+        nq, D, P, M = models.VQF['n_query'], models.VQF['hidden'], models.N_CLASSES - 1, models.N_MOTIONS
+        w = {k: v.detach().clone() for k, v in models.build(640, 0).t.items() if k.startswith('scene_')}
+        for v in w.values():
+            v.zero_()
+        tokens = torch.zeros(4, nq, D)
+        # at zero weights: log 2 for presence plus log 7 for the motion of the objects present,
         # where one cross-entropy over 8 outcomes per pair would give log 8
         self.assertAlmostEqual(stages.scene_loss(w, tokens, recs, range(4)).item(), np.log(2) + np.log(7), delta=1e-5)
-        # right presence and right motion cost nothing; the motion term does not shrink with
-        # the number of absent pairs
-        bias = torch.full((4, models.N_CLASSES - 1, models.N_SLOT), 0.0)
+        # one token per object: its pair one-hot in channels [0, 30), its motion in [30, 37).
+        # Each pair's query finds its token by the pair channels, and the shared classifier
+        # reads the motion channels; presence sums the pair channels over the tokens.
         for b in range(4):
-            lab = stages.scene_labels(recs[b])
-            for c, m in enumerate(lab):
-                if m < len(world.MOTIONS):
-                    bias[b, c, m] = 40
-                    bias[b, c, -1] = -40
-                else:
-                    bias[b, c, -1] = 40
-        wrong = bias.clone()
-        wrong[..., :-1] = wrong[..., :-1].roll(1, -1)
-        for logits, low in ((bias, True), (wrong, False)):
-            w['scene_head.bias'] = logits[0].reshape(-1)
-            loss = stages.scene_loss(w, tokens[:1], recs, range(1)).item()
-            self.assertEqual(loss < 1e-3, low, loss)
-            if not low:
-                self.assertGreater(loss, 20)
+            for j, o in enumerate(recs[b]['scene']['objects']):
+                tokens[b, j, world.label_of(o['shape'], o['colour']) - 1] = 1
+                tokens[b, j, P + world.MOTIONS.index(o['motion'])] = 1
+        w['scene_query'][:, :P] = 40 * torch.eye(P)
+        w['scene_key.weight'][:P, :P] = torch.eye(P) * math.sqrt(D)
+        w['scene_value.weight'][:M, P:P + M] = torch.eye(M)
+        w['scene_motion.weight'][:, :M] = 40 * torch.eye(M)
+        w['scene_head.weight'].view(P, nq, D)[:, :, :P] = 80 * torch.eye(P)[:, None, :]
+        w['scene_head.bias'][:] = -40
+        right = stages.scene_loss(w, tokens, recs, range(4)).item()
+        self.assertLess(right, 1e-3)
+        # the motion term reads only the pairs present: what absent pairs gather is free
+        absent = [c for c in range(P) if all(stages.scene_labels(r)[c] == M for r in recs)]
+        w['scene_query'][absent] = torch.randn(len(absent), D)
+        self.assertLess(abs(stages.scene_loss(w, tokens, recs, range(4)).item() - right), 1e-6)
+        # a wrong motion costs its full weight whatever the number of absent pairs
+        tokens[:, :, P:P + M] = tokens[:, :, P:P + M].roll(1, -1)
+        self.assertGreater(stages.scene_loss(w, tokens, recs, range(4)).item(), 20)
+
+
+class TestTreePacking(unittest.TestCase):
+    def test_packed_answers_get_the_logits_they_get_alone(self):
+        """Per video, sequences share BOS, a few prompt tokens and the video rows, then differ;
+        requests without video share only BOS. Query/key weights are scaled up so attention is
+        sharp: with the positions not reset per branch, or branches seeing each other, the
+        logits move by far more than the tolerance."""
+        p = models.build(640, 0)
+        w = p.t
+        nq = 8
+        with torch.no_grad():
+            for k, v in w.items():
+                if k.endswith(('q_proj.weight', 'k_proj.weight')):
+                    v.mul_(0.15 / v.std())
+        g = torch.Generator().manual_seed(3)
+        tok = lambda n: torch.randint(10, 600, (n,), generator=g).tolist()  # noqa: E731
+        seqs = []
+        for v in range(3):
+            head = [1] + tok(3) + [-1] * nq
+            for _ in range(2 + 4 * v):
+                seqs.append((head + tok(int(torch.randint(3, 9, (1,), generator=g))),
+                             tok(int(torch.randint(1, 12, (1,), generator=g))), v))
+        seqs += [([1] + tok(6), tok(4), -1), ([1] + tok(9), tok(2), -1)]
+        rows_of = torch.randn((3, nq, models.LLM['n_embd']), generator=g)
+        ids, tgt, src, pos, mask, owner = stages.pack_tree(seqs)
+        self.assertLess(ids.numel(), sum(len(a) + len(b) for a, b, _ in seqs))
+        self.assertLess(len(ids), 4, 'some row should hold two of the four trees')
+        emb = torch.where((ids < 0)[..., None], rows_of.reshape(-1, rows_of.shape[-1])[src.clamp(min=0)],
+                          models.embed_tokens(w, ids))
+        with torch.no_grad():
+            packed = models.llm_forward(w, emb, pos=pos, mask=mask, at=tgt >= 0)
+            alone, want = [], []
+            for a, b, v in seqs:
+                x = torch.tensor([a + b])
+                e = models.embed_tokens(w, x).clone()
+                if v >= 0:
+                    e[0, a.index(-1):a.index(-1) + nq] = rows_of[v]
+                alone.append(models.llm_forward(w, e)[0, len(a) - 1:len(a) + len(b) - 1])
+                want += b
+        self.assertEqual(sorted(tgt[tgt >= 0].tolist()), sorted(want))
+        alone = torch.cat(alone)
+        for row in packed:          # pack_tree lays the trees out in its own order
+            d = (alone - row).abs().max(1).values
+            self.assertLess(float(d.min()), 1e-4)
+        self.assertLess(abs(F.cross_entropy(packed, tgt[tgt >= 0]).item()
+                            - F.cross_entropy(alone, torch.tensor(want)).item()), 1e-5)
+        self.assertLess(abs(stages.lm_loss(w, seqs, rows_of).item()
+                            - F.cross_entropy(alone, torch.tensor(want)).item()), 1e-5)
 
 
 if __name__ == '__main__':

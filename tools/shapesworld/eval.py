@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 
+import blas  # noqa: F401  (first: OpenBLAS reads its thread count when it loads)
 import numpy as np
 import torch
 

@@ -34,7 +34,7 @@ TEXT = dict(hidden_size=96, intermediate_size=384, num_hidden_layers=3, num_atte
 LLM = dict(n_embd=128, n_layer=4, n_head=4, n_head_kv=4, n_ff=384, ctx=256, eps=1e-5, rope_base=10000.0)
 GRID = VIT['image_size'] // VIT['patch_size']   # patches per side
 N_CLASSES = 1 + 6 * 5           # dense labels: background + colour x shape
-N_SLOT = 7 + 1                  # scene labels: per (colour, shape), its motion or absent
+N_MOTIONS = 7                   # scene labels: per (colour, shape), its motion or absent
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -169,11 +169,16 @@ def build(n_vocab, seed):
     p.linear('llm', 'lm_head', n_vocab, E, bias=False, std=0.02)
 
     p.linear('aux', 'dense_head', N_CLASSES, D)
-    p.linear('aux', 'scene_head', (N_CLASSES - 1) * N_SLOT, c['n_query'] * c['hidden'])
+    p.linear('aux', 'scene_head', N_CLASSES - 1, c['n_query'] * c['hidden'])
     p.linear('aux', 'presence_head', N_CLASSES - 1, D)
     p.linear('aux', 'position_head', 2 * GRID, D)
     # last, so that adding it left every other initial value as it was
     p.linear('aux', 'frame_head', (N_CLASSES - 1) * 4, N_QUERY * Dq)
+    Dv = c['hidden']
+    p.new('aux', 'scene_query', (N_CLASSES - 1, Dv), std=1.0)
+    p.linear('aux', 'scene_key', Dv, Dv)
+    p.linear('aux', 'scene_value', Dv, Dv)
+    p.linear('aux', 'scene_motion', N_MOTIONS, Dv)
     return p
 
 
@@ -252,13 +257,16 @@ def text_tower(w, ids, eos):
 
 # ---------------------------------------------------------------- LLaMA
 
-def rope(x, pos, base):
-    """HF rotate_half RoPE on [B, H, S, hd]."""
-    hd = x.shape[-1]
+def rope_tables(pos, hd, base):
+    """cos, sin of HF's rotate_half RoPE at positions pos [S] (or [B, 1, S] per row)."""
     inv = base ** (-torch.arange(0, hd, 2, dtype=torch.float32) / hd)
-    ang = pos.float()[:, None] * inv[None, :]
-    cos, sin = torch.cat([ang.cos(), ang.cos()], -1), torch.cat([ang.sin(), ang.sin()], -1)
-    x1, x2 = x[..., :hd // 2], x[..., hd // 2:]
+    ang = pos.float()[..., None] * inv
+    return torch.cat([ang.cos(), ang.cos()], -1), torch.cat([ang.sin(), ang.sin()], -1)
+
+
+def rope(x, cos, sin):
+    """RoPE on [B, H, S, hd] with rope_tables' cos, sin."""
+    x1, x2 = x[..., :x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
     return x * cos + torch.cat([-x2, x1], -1) * sin
 
 
@@ -266,15 +274,18 @@ def rms(x, g, eps):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * g
 
 
-def llm_forward(w, emb, hidden=False):
-    """LlamaForCausalLM on input embeddings [B, S, E] (causal; right padding needs no mask since
-    padded positions come after every real one). Returns logits [B, S, V] (and the final-norm
-    hidden states when hidden)."""
+def llm_forward(w, emb, hidden=False, pos=None, mask=None, at=None):
+    """LlamaForCausalLM on input embeddings [B, S, E]. Causal by default (right padding needs no
+    mask since padded positions come after every real one); pos [B, S] and an additive mask
+    [B, S, S] lay several sequences in one row instead (stages.lm_loss). Returns logits
+    [B, S, V], or [n, V] at the n positions where the bool mask at [B, S] is set (and the
+    final-norm hidden states when hidden)."""
     B, S, E = emb.shape
     H, Hkv, eps = LLM['n_head'], LLM['n_head_kv'], LLM['eps']
     hd = E // H
-    pos = torch.arange(S)
-    mask = torch.full((S, S), float('-inf')).triu(1)
+    pos = torch.arange(S) if pos is None else pos[:, None]
+    mask = torch.full((S, S), float('-inf')).triu(1) if mask is None else mask[:, None]
+    cos, sin = rope_tables(pos, hd, LLM['rope_base'])
     x = emb
     for i in range(LLM['n_layer']):
         a = 'model.layers.%d.' % i
@@ -282,7 +293,7 @@ def llm_forward(w, emb, hidden=False):
         q = F.linear(h, w[a + 'self_attn.q_proj.weight']).view(B, S, H, hd).transpose(1, 2)
         k = F.linear(h, w[a + 'self_attn.k_proj.weight']).view(B, S, Hkv, hd).transpose(1, 2)
         v = F.linear(h, w[a + 'self_attn.v_proj.weight']).view(B, S, Hkv, hd).transpose(1, 2)
-        q, k = rope(q, pos, LLM['rope_base']), rope(k, pos, LLM['rope_base'])
+        q, k = rope(q, cos, sin), rope(k, cos, sin)
         if Hkv != H:
             k, v = k.repeat_interleave(H // Hkv, 1), v.repeat_interleave(H // Hkv, 1)
         att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hd) + mask, dim=-1)
@@ -291,6 +302,8 @@ def llm_forward(w, emb, hidden=False):
         g = F.silu(F.linear(h, w[a + 'mlp.gate_proj.weight'])) * F.linear(h, w[a + 'mlp.up_proj.weight'])
         x = x + F.linear(g, w[a + 'mlp.down_proj.weight'])
     x = rms(x, w['model.norm.weight'], eps)
+    if at is not None:
+        x = x[at]
     logits = F.linear(x, w['lm_head.weight'])
     return (logits, x) if hidden else logits
 

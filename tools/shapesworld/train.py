@@ -22,6 +22,7 @@ import resource
 import sys
 import time
 
+import blas  # noqa: F401  (first: OpenBLAS reads its thread count when it loads)
 import numpy as np
 import torch
 
@@ -37,8 +38,8 @@ import vocab  # noqa: E402
 STAGES = ['data', 'vocab', 'clip', 'cache', 'frames', 'video', 'qa', 'text', 'audio_imu', 't2i', 'export']
 FULL = dict(n_clips=10000, n_t2i=4000, sup_steps=1500, sup_batch=64, clip_steps=400, clip_batch=96,
             frame_steps=2000, frame_batch=128,
-            video_steps=2000, video_batch=48, qa_steps=1950, qa_batch=32, text_steps=300, n_audio=6000, n_imu=3000, audio_steps=2000,
-            imu_steps=600, vae_steps=1000, unet_steps=800, proj_steps=600)
+            video_steps=5000, video_batch=48, qa_steps=4000, qa_batch=32, text_steps=300, n_audio=10000, n_imu=3000,
+            audio_steps=5000, imu_steps=600, vae_steps=1000, unet_steps=3000, proj_steps=600)
 ACTIVITY_TEXTS = ['a person standing still', 'a person walking slowly', 'a person walking fast',
                   'a person running fast', 'a person jumping', 'a person turning left while walking',
                   'a person turning right while walking', 'a person climbing stairs']

@@ -209,31 +209,24 @@ class TestTreePacking(unittest.TestCase):
                              tok(int(torch.randint(1, 12, (1,), generator=g))), v))
         seqs += [([1] + tok(6), tok(4), -1), ([1] + tok(9), tok(2), -1)]
         rows_of = torch.randn((3, nq, models.LLM['n_embd']), generator=g)
-        ids, tgt, src, pos, mask, owner = stages.pack_tree(seqs)
+        ids = stages.pack_tree(seqs)[0]
         self.assertLess(ids.numel(), sum(len(a) + len(b) for a, b, _ in seqs))
         self.assertLess(len(ids), 4, 'some row should hold two of the four trees')
-        emb = torch.where((ids < 0)[..., None], rows_of.reshape(-1, rows_of.shape[-1])[src.clamp(min=0)],
-                          models.embed_tokens(w, ids))
         with torch.no_grad():
-            packed = models.llm_forward(w, emb, pos=pos, mask=mask, at=tgt >= 0)
-            alone, want = [], []
+            packed, tgt, owner = stages.answer_logits(w, seqs, rows_of)
+            alone = []
             for a, b, v in seqs:
                 x = torch.tensor([a + b])
                 e = models.embed_tokens(w, x).clone()
                 if v >= 0:
                     e[0, a.index(-1):a.index(-1) + nq] = rows_of[v]
                 alone.append(models.llm_forward(w, e)[0, len(a) - 1:len(a) + len(b) - 1])
-                want += b
-        self.assertEqual(sorted(tgt[tgt >= 0].tolist()), sorted(want))
-        alone = torch.cat(alone)
-        for row in packed:          # pack_tree lays the trees out in its own order
-            d = (alone - row).abs().max(1).values
-            self.assertLess(float(d.min()), 1e-4)
-        self.assertLess(abs(F.cross_entropy(packed, tgt[tgt >= 0]).item()
-                            - F.cross_entropy(alone, torch.tensor(want)).item()), 1e-5)
+        for s, (_, b, _) in enumerate(seqs):
+            self.assertEqual(tgt[owner == s].tolist(), b)
+            torch.testing.assert_close(packed[owner == s], alone[s], atol=1e-4, rtol=0)
+        want = torch.tensor([t for _, b, _ in seqs for t in b])
         self.assertLess(abs(stages.lm_loss(w, seqs, rows_of).item()
-                            - F.cross_entropy(alone, torch.tensor(want)).item()), 1e-5)
-
+                            - F.cross_entropy(torch.cat(alone), want).item()), 1e-5)
 
 if __name__ == '__main__':
     unittest.main()

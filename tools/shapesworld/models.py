@@ -34,7 +34,7 @@ TEXT = dict(hidden_size=96, intermediate_size=384, num_hidden_layers=3, num_atte
 LLM = dict(n_embd=128, n_layer=4, n_head=4, n_head_kv=4, n_ff=384, ctx=256, eps=1e-5, rope_base=10000.0)
 GRID = VIT['image_size'] // VIT['patch_size']   # patches per side
 N_CLASSES = 1 + 6 * 5           # dense labels: background + colour x shape
-N_MOTIONS = 7                   # scene labels: per (colour, shape), its motion or absent
+N_MOTIONS = 7                   # world.MOTIONS; a scene label of 7 means the pair is absent
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 

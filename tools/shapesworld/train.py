@@ -38,8 +38,9 @@ import vocab  # noqa: E402
 STAGES = ['data', 'vocab', 'clip', 'cache', 'frames', 'video', 'qa', 'text', 'audio_imu', 't2i', 'export']
 FULL = dict(n_clips=10000, n_t2i=4000, sup_steps=1500, sup_batch=64, clip_steps=400, clip_batch=96,
             frame_steps=2000, frame_batch=128,
-            video_steps=5000, video_batch=48, qa_steps=4000, qa_batch=32, text_steps=300, n_audio=10000, n_imu=3000,
-            audio_steps=5000, imu_steps=600, vae_steps=1000, unet_steps=3000, proj_steps=600)
+            video_steps=5000, video_batch=48, qa_steps=4000, qa_batch=32, text_steps=300,
+            n_audio=10000, n_audio_scenes=20000, n_imu=3000, audio_steps=5000, imu_steps=600,
+            vae_steps=6000, unet_steps=3000, proj_steps=600)
 ACTIVITY_TEXTS = ['a person standing still', 'a person walking slowly', 'a person walking fast',
                   'a person running fast', 'a person jumping', 'a person turning left while walking',
                   'a person turning right while walking', 'a person climbing stairs']
@@ -114,9 +115,9 @@ class Run:
             torch.save({'params': {k: v.detach() for k, v in p.t.items()}}, os.path.join(self.work, 'ckpt', 'text.pt'))
         elif stage == 'audio_imu':
             feats = np.load(os.path.join(self.work, 'feats.npy'), mmap_mode='r')
-            stages_out.stage_audio_imu(self.params(sp, 'text.pt').t, sp, feats, clips, c['n_audio'], c['n_imu'],
-                                       c['audio_steps'], c['imu_steps'], os.path.join(self.work, 'ckpt'), a.seed,
-                                       a.threads)
+            stages_out.stage_audio_imu(self.params(sp, 'text.pt').t, sp, feats, clips, c['n_audio'],
+                                       c['n_audio_scenes'], c['n_imu'], c['audio_steps'], c['imu_steps'],
+                                       os.path.join(self.work, 'ckpt'), a.seed, a.threads)
         elif stage == 't2i':
             stages_out.stage_t2i(self.params(sp, 'text.pt').t, sp, t2i_img, t2i, c['vae_steps'], c['unet_steps'],
                                  c['proj_steps'], os.path.join(self.work, 'ckpt'), a.seed, a.threads)

@@ -91,7 +91,9 @@ def stage_text(p, sp, feats, pooled, clips, steps, seed, batch=64):
         v.requires_grad_(True)
 
 
-AUDIO_SCENE_BASE = 5_000_000  # train-split item numbers of the heard-only scenes (clips: < 1e6)
+# train-split item numbers of the heard-only scenes, clear of the clips' (below 1e6), the
+# text-to-image pictures' (1e6 + i) and the IMU traces' (2e6 + i)
+AUDIO_SCENE_BASE = 5_000_000
 
 
 def audio_scenes(n, seed):

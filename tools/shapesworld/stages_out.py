@@ -114,14 +114,14 @@ def stage_audio_imu(w, sp, feats, clips, n_audio, n_scenes, n_imu, audio_steps, 
     waves = [sound.scene_audio(clips[i]['scene'], seed=clips[i]['i'] + r * 1_000_000) for r in (0, 1)
              for i in range(n)]
     keys = [world.caption(clips[i]['scene']) for i in range(n)] * 2
-    targets = video_embeddings(w, feats[:n])
-    targets = [targets, targets]
+    vemb = video_embeddings(w, feats[:n])
+    targets = [vemb, vemb]
     scenes = audio_scenes(n_scenes, seed)
     if scenes:
-        caps = [world.caption(s) for s in scenes]
+        scene_caps = [world.caption(s) for s in scenes]
         waves += [sound.scene_audio(s, seed=AUDIO_SCENE_BASE + i) for i, s in enumerate(scenes)]
-        keys += caps
-        targets.append(text_embeddings(w, sp, caps))
+        keys += scene_caps
+        targets.append(text_embeddings(w, sp, scene_caps))
     audio = bindenc.train_audio(waves, np.concatenate(targets), keys, threads, seed, audio_steps,
                                 ckpt_dir + '/audio.pt', log=stages.log)
     traces, caps = imu_set('train', n_imu, seed)

@@ -6,7 +6,8 @@ and the presence labels must be the clip's objects; the frame Q-Former's targets
 object where its dense labels are, in every sampled frame; the rescaling folded into its last
 LayerNorm must leave what the frame head reads unchanged; the scene loss must weigh motion
 apart from presence; the language batch packed into trees must give every answer token the
-logits it gets alone. < 15 s at 1 thread."""
+logits it gets alone; a step's sounds and IMU traces must name their own rows; the LLM's size
+must move no other tensor's initial value. < 15 s at 1 thread."""
 import math
 import os
 import sys
@@ -20,6 +21,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
 sys.path.insert(0, os.path.join(ROOT, 'tools', 'shapesworld'))
 import models  # noqa: E402
 import stages  # noqa: E402
+import vocab  # noqa: E402
 import world  # noqa: E402
 
 torch.set_num_threads(1)
@@ -227,6 +229,57 @@ class TestTreePacking(unittest.TestCase):
         want = torch.tensor([t for _, b, _ in seqs for t in b])
         self.assertLess(abs(stages.lm_loss(w, seqs, rows_of).item()
                             - F.cross_entropy(torch.cat(alone), want).item()), 1e-5)
+
+
+
+class TestLanguageSide(unittest.TestCase):
+    def test_llm_size_moves_no_other_initial_value(self):
+        """The vision stages' checkpoints hold what they trained from these starts: a different
+        LLM must leave them all where they were, and draw its own from a generator of its own."""
+        a = models.build(640, 0)
+        saved = dict(models.LLM)
+        try:
+            models.LLM.update(n_embd=96, n_layer=2, n_head=3, n_head_kv=3, n_ff=256)
+            b = models.build(640, 0)
+        finally:
+            models.LLM.update(saved)
+        side = lambda k, g: g in ('llm', 'inproj') or k.startswith('llama_proj')  # noqa: E731
+        rest = [k for k, g in a.group.items() if not side(k, g)]
+        self.assertEqual(rest, [k for k, g in b.group.items() if not side(k, g)])
+        for k in rest:
+            self.assertTrue(torch.equal(a.t[k], b.t[k]), k)
+        self.assertNotEqual(a.t['lm_head.weight'].shape, b.t['lm_head.weight'].shape)
+        # the LLM side's first draw (llama_proj) is not the vision side's first (patch embedding)
+        # again: a generator seeded alike would give the same values up to the scale
+        v = a.t['vision_model.embeddings.patch_embedding.weight'].flatten()[:64]
+        l = a.t['llama_proj.weight'].flatten()[:64]
+        self.assertFalse(torch.allclose(v / v[0], l / l[0], rtol=1e-3))
+
+    def test_sounds_and_imu_traces_name_their_own_rows(self):
+        """av_examples' sequences come after a step's clips: sounds take the rows right after
+        them, IMU traces the rows after the sounds, each with its own placeholder's row count,
+        and what is asked matches the embedding drawn for that row."""
+        sp = vocab.load(os.path.join(ROOT, 'packs', 'shapesworld', 'tokenizer.model'))
+        rng = np.random.default_rng(0)
+        scenes = [world.sample_scene(world.split_rng('train', i, 0)) for i in range(40)]
+        av = {'audio': torch.zeros(40, models.JOINT), 'audio_scenes': scenes,
+              'imu': torch.zeros(30, models.JOINT), 'imu_caps': ['cap %d' % i for i in range(30)]}
+        first = 32
+        seqs, aud, imu = stages.av_examples(sp, av, rng, first)
+        n_a, n_i = stages.AV_BATCH
+        self.assertEqual((len(aud), len(imu)), (n_a, n_i))
+        for a, b, row in seqs:
+            self.assertEqual(a.count(-1), models.AV_ROWS)
+            if row < first + n_a:
+                self.assertGreaterEqual(row, first)
+                scene = scenes[aud[row - first]]
+                self.assertIn(sp.decode(b[:-1]), [q['a'] for q in world.questions(scene, np.random.default_rng(0))]
+                              + [world.caption(scene)])
+            else:
+                self.assertLess(row, first + n_a + n_i)
+                self.assertEqual(sp.decode(b[:-1]), av['imu_caps'][imu[row - first - n_a]])
+        self.assertEqual({r for _, _, r in seqs}, set(range(first, first + n_a + n_i)))
+
 
 if __name__ == '__main__':
     unittest.main()

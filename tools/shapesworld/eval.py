@@ -6,7 +6,8 @@
 Writes the evaluation sets once (evalset.py: WORK/eval/heldout, WORK/eval/foreign: mp4 files
 and their questions), then
 - PyTorch (the trained tensors in WORK/ckpt): video QA accuracy per question type, video<->text
-  retrieval R@1 (a hit when the nearest item has the query's caption);
+  retrieval R@1 (a hit when the nearest item has the query's caption), audio<->video and
+  IMU<->text R@1, the LLM's answers from sounds and IMU traces, text-to-image adherence;
 - omnid, through the daemon, on the same mp4 files (uploaded as bytes, greedy decoding): its
   answers' accuracy and their agreement with PyTorch's, and its video embeddings against
   PyTorch's.
@@ -31,6 +32,7 @@ import bindenc  # noqa: E402
 import evalset  # noqa: E402
 import infer  # noqa: E402
 import models  # noqa: E402
+import stages  # noqa: E402
 import stages_out  # noqa: E402
 import vocab  # noqa: E402
 import world  # noqa: E402
@@ -84,6 +86,25 @@ def torch_eval(w, sp, d, items):
             'r1_video_to_text': bindenc.recall_at_1(vemb, temb, vk, caps),
             'r1_text_to_video': bindenc.recall_at_1(temb, vemb, caps, vk),
             'n_clips': len(items), 'n_captions': len(caps)}
+
+
+@torch.no_grad()
+def av_qa(w, sp, items, a, e, caps):
+    """The LLM's greedy answers from held-out sounds (each item's questions and its caption) and
+    IMU traces (the activity), scored like the video answers."""
+    ra = infer.av_rows(w, 'audio', torch.from_numpy(a))
+    ri = infer.av_rows(w, 'imu', torch.from_numpy(e))
+    per = {}
+    for k, it in enumerate(items):
+        for q in it['questions']:
+            per.setdefault(q['type'], []).append(norm_answer(infer.ask(w, sp, q['q'], ra[k], '<audio>')) == q['a'])
+        said = infer.ask(w, sp, stages.DESCRIBE_SOUND[0], ra[k], '<audio>', 40)
+        per.setdefault('caption', []).append(norm_answer(said) == norm_answer(it['caption']))
+    imu_ok = [norm_answer(infer.ask(w, sp, stages.ASK_IMU[0], ri[k], '<imu>', 40)) == norm_answer(c)
+              for k, c in enumerate(caps)]
+    return {'audio_qa': {k: float(np.mean(v)) for k, v in per.items()},
+            'audio_qa_overall': float(np.mean([x for k, v in per.items() if k != 'caption' for x in v])),
+            'imu_activity': float(np.mean(imu_ok)), 'n_audio_questions': sum(len(it['questions']) for it in items)}
 
 
 def omnid_eval(omnid, pack, d, items, torch_answers, torch_emb, env=None):
@@ -161,7 +182,7 @@ def main():
     torch.set_num_threads(a.threads)
     sp = vocab.load(os.path.join(a.work, 'vocab.model'))
     p = models.build(sp.get_piece_size(), a.seed)
-    p.load(torch.load(os.path.join(a.work, 'ckpt', 'text.pt'))['params'])
+    p.load(torch.load(os.path.join(a.work, 'ckpt', 'qa.pt'))['params'])
     res = {}
     for split, n in (('heldout', a.n), ('foreign', a.foreign)):
         d = os.path.join(a.work, 'eval', split)
@@ -171,7 +192,9 @@ def main():
         r = {'pytorch': {k: v for k, v in t.items() if k not in ('answers', 'video_emb')}}
         if split == 'heldout' and os.path.exists(os.path.join(a.work, 'ckpt', 'audio_imu_final.pt')):
             audio, imu_model = stages_out.load_audio_imu(os.path.join(a.work, 'ckpt'))
-            r['audio_imu'] = stages_out.eval_audio_imu(p.t, sp, audio, imu_model, items, t['video_emb'], 600, a.seed)
+            r['audio_imu'], ae, ie, icaps = stages_out.eval_audio_imu(p.t, sp, audio, imu_model, items, t['video_emb'],
+                                                                       600, a.seed)
+            r['audio_imu'].update(av_qa(p.t, sp, items, ae, ie, icaps))
         if a.omnid:
             m = min(a.omnid_n, len(items))
             k = sum(len(it['questions']) for it in items[:m])

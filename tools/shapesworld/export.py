@@ -127,6 +127,10 @@ def export(p, sp, sp_path, out, wtype='f32'):
               'vocab_size': sp.get_piece_size(), 'tie_word_embeddings': False, 'hidden_act': 'silu',
               'bos_token_id': vocab.BOS, 'eos_token_id': vocab.EOS})
     write_llm(os.path.join(out, 'llm.gguf'), llm, sp)
+    # NExT-GPT's input projections: omnid has no audio or IMU stage to feed them yet
+    write_hf(os.path.join(hf, 'input_projection'), np32(p.state('inproj')),
+             {'model_type': 'nextgpt-input-projection', 'joint_dim': models.JOINT, 'rows': models.AV_ROWS,
+              'hidden_size': c['n_embd'], 'modalities': ['audio', 'imu']})
     with open(sp_path, 'rb') as f, open(os.path.join(out, 'tokenizer.model'), 'wb') as g:
         g.write(f.read())
     with open(os.path.join(out, 'pack.ini'), 'w') as f:
@@ -141,8 +145,7 @@ def sizes(out):
     return total
 
 
-
-HF_PARTS = ('blip2', 'video_qformer', 'video_head', 'clip_text', 'clip_visual_projection', 'llm')
+HF_PARTS = ('blip2', 'video_qformer', 'video_head', 'clip_text', 'clip_visual_projection', 'llm', 'input_projection')
 
 
 def load_pack(pack, seed=0):

@@ -16,6 +16,13 @@ def video_rows(w, feats):
     return tok, F.linear(tok, w['llama_proj.weight'], w['llama_proj.bias'])
 
 
+def av_rows(w, medium, emb):
+    """Joint-space embeddings [B, JOINT] of sounds or IMU traces -> LLM rows [B, AV_ROWS, E]
+    (the medium's NExT-GPT-style input projection)."""
+    x = F.linear(emb, w[medium + '_llama_proj.weight'], w[medium + '_llama_proj.bias'])
+    return x.view(emb.shape[0], models.AV_ROWS, x.shape[-1] // models.AV_ROWS)
+
+
 @torch.no_grad()
 def vit_features(w, frames_u8):
     """uint8 [B, 8, S, S, 3] -> post-LN ViT tokens [B, 8, tokens, D]."""
@@ -45,5 +52,5 @@ def generate(w, sp, prompt, rows=None, max_new=40):
     return out
 
 
-def ask(w, sp, question, rows):
-    return sp.decode(generate(w, sp, vocab.prompt_ids(sp, question, rows.shape[0]), rows, 12)).strip()
+def ask(w, sp, question, rows, placeholder='<video>', max_new=12):
+    return sp.decode(generate(w, sp, vocab.prompt_ids(sp, question, rows.shape[0], placeholder), rows, max_new)).strip()

@@ -31,7 +31,15 @@ N_QUERY = 8
 VQF = dict(hidden=96, ff=384, layers=2, heads=4, n_query=8, frames=8)
 TEXT = dict(hidden_size=96, intermediate_size=384, num_hidden_layers=3, num_attention_heads=4,
             max_position_embeddings=32, hidden_act='quick_gelu', layer_norm_eps=1e-5, projection_dim=JOINT)
-LLM = dict(n_embd=128, n_layer=4, n_head=4, n_head_kv=4, n_ff=384, ctx=256, eps=1e-5, rope_base=10000.0)
+LLM = dict(n_embd=224, n_layer=4, n_head=7, n_head_kv=7, n_ff=576, ctx=256, eps=1e-5, rope_base=10000.0)
+# The first packs' LLM. Its tensors and llama_proj were drawn from the generator everything else
+# draws from; build still draws them there (and drops them), so that every other tensor starts
+# where it did and the vision stages' checkpoints are still what this recipe trains.
+FIRST_LLM = dict(n_embd=128, n_layer=4, n_head=4, n_head_kv=4, n_ff=384)
+# Rows an audio or IMU embedding becomes in the LLM's input (NExT-GPT's input projection, one
+# linear map per modality); as many as a video's, so one step packs all three alike.
+AV_ROWS = 8
+LLM_SEED = 7919                  # the LLM side's generator: seed + LLM_SEED
 GRID = VIT['image_size'] // VIT['patch_size']   # patches per side
 N_CLASSES = 1 + 6 * 5           # dense labels: background + colour x shape
 N_MOTIONS = 7                   # world.MOTIONS; a scene label of 7 means the pair is absent
@@ -96,8 +104,8 @@ def qformer_params(p, group, pre, names, L, D, F_, W, freq):
 
 def build(n_vocab, seed):
     """Every trainable tensor, initialised from seed. Groups: blip2 (ViT + Q-Former), clip (text
-    tower + both projections), video (video Q-Former + llama_proj), head (video head), llm, aux
-    (training-only heads, not exported)."""
+    tower + both projections), video (video Q-Former + llama_proj), head (video head), llm,
+    inproj (the audio and IMU input projections), aux (training-only heads, not exported)."""
     p = Params(torch.Generator().manual_seed(seed))
     D, Fv, P, S = VIT['hidden_size'], VIT['intermediate_size'], VIT['patch_size'], VIT['image_size']
     v = 'vision_model.'
@@ -146,13 +154,39 @@ def build(n_vocab, seed):
     p.new('video', 'video_frame_position_embedding.weight', (c['frames'], c['hidden']), 1.0)
     qformer_params(p, 'video', 'video_Qformer.bert.', ('embeddings.LayerNorm', '.self.'), c['layers'], c['hidden'],
                    c['ff'], Dq, 1)
-    p.linear('video', 'llama_proj', LLM['n_embd'], c['hidden'])
+    Params(p.gen).linear('video', 'llama_proj', FIRST_LLM['n_embd'], c['hidden'])
     p.norm('head', 'modality_heads.vision.0', c['hidden'])
     p.linear('head', 'modality_heads.vision.2', JOINT, c['hidden'], bias=False)
     p.new('aux', 'video_logit_scale', (), fill=math.log(1 / 0.07))
 
-    E, Fl, L = LLM['n_embd'], LLM['n_ff'], LLM['n_layer']
-    kv = E // LLM['n_head'] * LLM['n_head_kv']
+    llm_params(Params(p.gen), n_vocab, FIRST_LLM)
+
+    p.linear('aux', 'dense_head', N_CLASSES, D)
+    p.linear('aux', 'scene_head', N_CLASSES - 1, c['n_query'] * c['hidden'])
+    p.linear('aux', 'presence_head', N_CLASSES - 1, D)
+    p.linear('aux', 'position_head', 2 * GRID, D)
+    # last, so that adding it left every other initial value as it was
+    p.linear('aux', 'frame_head', (N_CLASSES - 1) * 4, N_QUERY * Dq)
+    Dv = c['hidden']
+    p.new('aux', 'scene_query', (N_CLASSES - 1, Dv), std=1.0)
+    p.linear('aux', 'scene_key', Dv, Dv)
+    p.linear('aux', 'scene_value', Dv, Dv)
+    p.linear('aux', 'scene_motion', N_MOTIONS, Dv)
+
+    # the LLM side from a generator of its own: its size no longer moves anything else
+    p.gen = torch.Generator().manual_seed(seed + LLM_SEED)
+    E = LLM['n_embd']
+    p.linear('video', 'llama_proj', E, c['hidden'])
+    llm_params(p, n_vocab, LLM)
+    # unit-norm embeddings in, rows of about the video rows' RMS out
+    p.linear('inproj', 'audio_llama_proj', AV_ROWS * E, JOINT, std=1.0)
+    p.linear('inproj', 'imu_llama_proj', AV_ROWS * E, JOINT, std=1.0)
+    return p
+
+
+def llm_params(p, n_vocab, cfg):
+    E, Fl, L = cfg['n_embd'], cfg['n_ff'], cfg['n_layer']
+    kv = E // cfg['n_head'] * cfg['n_head_kv']
     p.new('llm', 'model.embed_tokens.weight', (n_vocab, E), 0.02 * math.sqrt(E) / 4)
     for i in range(L):
         a = 'model.layers.%d.' % i
@@ -167,19 +201,6 @@ def build(n_vocab, seed):
         p.linear('llm', a + 'mlp.down_proj', E, Fl, bias=False, std=0.5 / math.sqrt(Fl * L))
     p.norm('llm', 'model.norm', E, bias=False)
     p.linear('llm', 'lm_head', n_vocab, E, bias=False, std=0.02)
-
-    p.linear('aux', 'dense_head', N_CLASSES, D)
-    p.linear('aux', 'scene_head', N_CLASSES - 1, c['n_query'] * c['hidden'])
-    p.linear('aux', 'presence_head', N_CLASSES - 1, D)
-    p.linear('aux', 'position_head', 2 * GRID, D)
-    # last, so that adding it left every other initial value as it was
-    p.linear('aux', 'frame_head', (N_CLASSES - 1) * 4, N_QUERY * Dq)
-    Dv = c['hidden']
-    p.new('aux', 'scene_query', (N_CLASSES - 1, Dv), std=1.0)
-    p.linear('aux', 'scene_key', Dv, Dv)
-    p.linear('aux', 'scene_value', Dv, Dv)
-    p.linear('aux', 'scene_motion', N_MOTIONS, Dv)
-    return p
 
 
 # ---------------------------------------------------------------- vision

@@ -398,16 +398,31 @@ def scene_loss(w, tokens, clips, vid):
             + F.cross_entropy(motion[present], lab[present]))
 
 
-def lm_examples(sp, rec, rng, n_qa):
-    """(ids with -1 for the video rows, answer start) for n_qa questions and sometimes a caption."""
-    out = []
-    qs = world.questions(rec['scene'], rng)
-    for j in rng.permutation(len(qs))[:n_qa]:
-        q = qs[j]
-        out.append((vocab.prompt_ids(sp, q['q'], models.VQF['n_query']), vocab.answer_ids(sp, q['a'])))
+DESCRIBE_SOUND = ['Describe the sound.', 'What do you hear?']
+ASK_IMU = ['What is the person doing?', 'What activity is this?', 'Describe the motion.']
+# each medium the LLM reads: its prompt placeholder, its rows and how a caption is asked for
+MEDIA = {'video': ('<video>', models.VQF['n_query'], DESCRIBE),
+         'audio': ('<audio>', models.AV_ROWS, DESCRIBE_SOUND),
+         'imu': ('<imu>', models.AV_ROWS, ASK_IMU)}
+
+
+def question_example(sp, q, medium):
+    """(prompt ids with -1 for the medium's rows, answer ids) of a world.questions item."""
+    placeholder, n_rows, _ = MEDIA[medium]
+    return vocab.prompt_ids(sp, q['q'], n_rows, placeholder), vocab.answer_ids(sp, q['a'])
+
+
+def caption_example(sp, caption, rng, medium):
+    placeholder, n_rows, ask = MEDIA[medium]
+    return vocab.prompt_ids(sp, ask[int(rng.integers(len(ask)))], n_rows, placeholder), vocab.answer_ids(sp, caption)
+
+
+def lm_examples(sp, scene, rng, n_qa, medium='video'):
+    """n_qa questions about scene and, half the time, its caption, as seen or heard."""
+    qs = world.questions(scene, rng)
+    out = [question_example(sp, qs[j], medium) for j in rng.permutation(len(qs))[:n_qa]]
     if rng.random() < 0.5:
-        out.append((vocab.prompt_ids(sp, DESCRIBE[int(rng.integers(len(DESCRIBE)))], models.VQF['n_query']),
-                    vocab.answer_ids(sp, world.caption(rec['scene']))))
+        out.append(caption_example(sp, world.caption(scene), rng, medium))
     return out
 
 
@@ -420,7 +435,7 @@ def lm_batch(sp, clips, t2i, vid, rng, n_qa):
     in vid, as (prompt, answer, index in vid), then batch / 8 image requests without video."""
     seqs = []
     for j, i in enumerate(vid):
-        seqs += [(a, b, j) for a, b in lm_examples(sp, clips[i], rng, n_qa)]
+        seqs += [(a, b, j) for a, b in lm_examples(sp, clips[i]['scene'], rng, n_qa)]
     for i in rng.integers(len(t2i), size=max(1, len(vid) // 8)):
         a, b = t2i_example(sp, t2i[i])
         seqs.append((a, b, -1))
@@ -513,25 +528,29 @@ def lm_loss(w, seqs, rows_of):
     return F.cross_entropy(logits, tgt)
 
 
+def probe_seqs(sp, scenes, seed, medium):
+    """Every question about each of scenes, as (prompt, answer, scene index), and their types."""
+    rng = np.random.default_rng([seed, 99])
+    seqs, types = [], []
+    for i, scene in enumerate(scenes):
+        for q in world.questions(scene, rng):
+            seqs.append(question_example(sp, q, medium) + (i,))
+            types.append(q['type'])
+    return seqs, types
+
+
 def probe_set(w, sp, seed, n=200):
     """Held-out clips (never trained on) with every question of each: their ViT features, the
     language sequences (as lm_batch's) and the questions' types."""
     frames, recs = data.render_chunk((0, n, seed), 'heldout')
-    rng = np.random.default_rng([seed, 99])
-    seqs, types = [], []
-    for i, r in enumerate(recs):
-        for q in world.questions(r['scene'], rng):
-            seqs.append((vocab.prompt_ids(sp, q['q'], models.VQF['n_query']), vocab.answer_ids(sp, q['a']), i))
-            types.append(q['type'])
-    return infer.vit_features(w, frames), seqs, types
+    return (infer.vit_features(w, frames),) + probe_seqs(sp, [r['scene'] for r in recs], seed, 'video')
 
 
 @torch.no_grad()
-def probe(w, feats, seqs, types):
-    """Exact-answer accuracy on the probe set, overall and per question type: an answer is right
+def probe(w, rows, seqs, types):
+    """Exact-answer accuracy on a probe set, overall and per question type: an answer is right
     when every one of its tokens, EOS included, is the argmax under teacher forcing, which is
-    when greedy decoding gives it."""
-    _, rows = infer.video_rows(w, feats)
+    when greedy decoding gives it. rows [n, rows, E] fill the sequences' -1 positions."""
     logits, tgt, owner = answer_logits(w, seqs, rows)
     wrong = torch.zeros(len(seqs), dtype=torch.bool).index_put_((owner,), logits.argmax(1) != tgt, accumulate=True)
     hit = {}
@@ -598,22 +617,37 @@ def stage_video(p, sp, ftok, pooled, clips, steps, batch, ckpt_path, seed):
 
 
 QA_LR = 1e-3
+AV_BATCH = (16, 8)              # sounds and IMU traces a step, beside the batch's clips
 
 
-def stage_qa(p, sp, ftok, clips, t2i, steps, batch, ckpt_path, seed):
-    """The LLM and llama_proj alone, on video tokens of the frozen visual side: next-token loss
-    on answers (4 questions a clip), captions and image requests. The visual side is frozen, so
-    every clip's video tokens are computed once, from the cached frame tokens ftok.
+def av_examples(sp, av, rng, first):
+    """AV_BATCH sounds (2 questions each and, half the time, the caption) and IMU traces (the
+    activity), as (prompt, answer, row index from first), and their embeddings' indices."""
+    aud = rng.integers(len(av['audio']), size=AV_BATCH[0])
+    imu = rng.integers(len(av['imu']), size=AV_BATCH[1])
+    seqs = [(a, b, first + j) for j, k in enumerate(aud) for a, b in lm_examples(sp, av['audio_scenes'][k], rng, 2, 'audio')]
+    seqs += [caption_example(sp, av['imu_caps'][k], rng, 'imu') + (first + len(aud) + j,) for j, k in enumerate(imu)]
+    return seqs, aud, imu
+
+
+def stage_qa(p, sp, ftok, clips, t2i, av, steps, batch, ckpt_path, seed):
+    """The LLM, llama_proj and the audio and IMU input projections, on the frozen encoders'
+    outputs: next-token loss on answers (4 questions a clip), captions and image requests, and on
+    av_examples' questions about sounds and IMU traces (av: stages_out.av_sets). The visual side
+    is frozen, so every clip's video tokens are computed once, from the cached frame tokens ftok.
 
     Video rows come before the question, as omnid's prompt puts them. Measured once (from an
     LLM trained jointly with the visual side, 300 steps each): presence answers reached 0.84
     (chance 0.50) so, and 0.55 with the rows after the question, where they could attend to it."""
     w = p.t
     pfeats, pseqs, ptypes = probe_set(w, sp, seed)
+    aseqs, atypes = probe_seqs(sp, av['probe_scenes'], seed, 'audio')
+    iseqs = [caption_example(sp, c, np.random.default_rng([seed, 98, i]), 'imu') + (i,)
+             for i, c in enumerate(av['probe_imu_caps'])]
     with torch.no_grad():
         video = torch.cat([models.video_qformer(w, clip_feats(ftok, range(lo, min(len(clips), lo + 256))))
                            for lo in range(0, len(clips), 256)])
-    train = p.of('llm') + [w['llama_proj.weight'], w['llama_proj.bias']]
+    train = p.of('llm', 'inproj') + [w['llama_proj.weight'], w['llama_proj.bias']]
     opt, ck, start = trainer(p, train, QA_LR, ckpt_path)
     rng = np.random.default_rng([seed, 4, start])
     n, t0 = len(clips), time.time()
@@ -622,13 +656,24 @@ def stage_qa(p, sp, ftok, clips, t2i, steps, batch, ckpt_path, seed):
             g['lr'] = lr_at(step, steps, QA_LR, warm=100)
         vid = rng.integers(n, size=batch)
         seqs = lm_batch(sp, clips, t2i, vid, rng, 4)
-        loss = lm_loss(w, seqs, F.linear(video[vid], w['llama_proj.weight'], w['llama_proj.bias']))
+        more, aud, imu = av_examples(sp, av, rng, batch)
+        # bf16 matmuls: this CPU's AVX512-BF16 made a step 3x faster, with the same losses
+        # (docs/DEMO.md); the weights, their update and every probe stay f32
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            rows = torch.cat([F.linear(video[vid], w['llama_proj.weight'], w['llama_proj.bias']),
+                              infer.av_rows(w, 'audio', av['audio'][aud]), infer.av_rows(w, 'imu', av['imu'][imu])])
+            loss = lm_loss(w, seqs + more, rows)
         update(opt, loss, train)
         if step % 50 == 0 or step == steps - 1:
             log('qa %d/%d lm %.3f %.2f s/step' % (step, steps, loss.item(), (time.time() - t0) / (step - start + 1)))
         if (step + 1) % CKPT_EVERY == 0:
             ck.save(step + 1)
-        if (step + 1) % 250 == 0 or step == steps - 1:
-            acc, per = probe(w, pfeats, pseqs, ptypes)
-            log('qa %d probe: held-out answer accuracy %.3f %s' % (step + 1, acc, per))
+        if (step + 1) % 500 == 0 or step == steps - 1:
+            with torch.no_grad():
+                for name, rows, sq, ty in (
+                        ('video', infer.video_rows(w, pfeats)[1], pseqs, ptypes),
+                        ('audio', infer.av_rows(w, 'audio', av['probe_audio']), aseqs, atypes),
+                        ('imu', infer.av_rows(w, 'imu', av['probe_imu']), iseqs, ['activity'] * len(iseqs))):
+                    acc, per = probe(w, rows, sq, ty)
+                    log('qa %d probe: held-out %s answer accuracy %.3f %s' % (step + 1, name, acc, per))
     ck.save(steps)

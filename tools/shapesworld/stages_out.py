@@ -131,6 +131,33 @@ def stage_audio_imu(w, sp, feats, clips, n_audio, n_scenes, n_imu, audio_steps, 
                 'imu': (bindenc.config(imu_model), imu_model.state_dict())}, ckpt_dir + '/audio_imu_final.pt')
 
 
+EVAL_SOUND_BASE = 10_000_000      # held-out sounds' seeds: clear of every training rendition's
+
+
+def embed_sounds(audio, scenes, seeds):
+    """Joint-space embeddings [n, JOINT] of the scenes' sounds, rendered with the given seeds
+    one at a time (30000 waves at once would take 4 GB)."""
+    return torch.from_numpy(bindenc.embed_audio(audio, (sound.scene_audio(s, seed=k) for s, k in zip(scenes, seeds))))
+
+
+@torch.no_grad()
+def av_sets(audio, imu_model, clips, n_scenes, n_imu, seed, n_probe=200):
+    """What stage qa teaches the LLM to read, through the frozen towers: the sounds the audio
+    tower trained on (each clip's first rendition and the heard-only scenes), n_imu training
+    IMU traces, and n_probe held-out ones of each for its probe."""
+    heard = audio_scenes(n_scenes, seed)
+    scenes = [c['scene'] for c in clips] + heard
+    seeds = [c['i'] for c in clips] + [AUDIO_SCENE_BASE + i for i in range(len(heard))]
+    held = [world.sample_scene(world.split_rng('heldout', i, seed)) for i in range(n_probe)]
+    traces, caps = imu_set('train', n_imu, seed)
+    held_traces, held_caps = imu_set('heldout', n_probe, seed)
+    return {'audio': embed_sounds(audio, scenes, seeds), 'audio_scenes': scenes,
+            'imu': torch.from_numpy(bindenc.embed_imu(imu_model, traces)), 'imu_caps': caps,
+            'probe_audio': embed_sounds(audio, held, [EVAL_SOUND_BASE + i for i in range(n_probe)]),
+            'probe_scenes': held, 'probe_imu': torch.from_numpy(bindenc.embed_imu(imu_model, held_traces)),
+            'probe_imu_caps': held_caps}
+
+
 def load_audio_imu(ckpt_dir):
     s = torch.load(ckpt_dir + '/audio_imu_final.pt')
     return bindenc.build(*s['audio']).eval(), bindenc.build(*s['imu']).eval()
@@ -234,8 +261,9 @@ def eval_t2i(w, sp, vae, unet, proj, uncond, n, seed):
 
 
 def eval_audio_imu(w, sp, audio, imu_model, items, video_emb, n_imu, seed):
-    waves = [sound.scene_audio(it['scene'], seed=10_000_000 + k) for k, it in enumerate(items)]
-    a = bindenc.embed_audio(audio, waves)
+    """Retrieval R@1 audio<->video and IMU<->text on held-out sounds of items and n_imu held-out
+    IMU traces; also returns those embeddings and the traces' captions."""
+    a = embed_sounds(audio, [it['scene'] for it in items], [EVAL_SOUND_BASE + k for k in range(len(items))]).numpy()
     keys = [it['caption'] for it in items]
     traces, caps = imu_set('heldout', n_imu, seed)
     e = bindenc.embed_imu(imu_model, traces)
@@ -245,4 +273,4 @@ def eval_audio_imu(w, sp, audio, imu_model, items, video_emb, n_imu, seed):
             'r1_video_to_audio': bindenc.recall_at_1(video_emb, a, keys, keys),
             'r1_imu_to_text': bindenc.recall_at_1(e, t, caps, gallery),
             'r1_text_to_imu': bindenc.recall_at_1(t, e, gallery, caps),
-            'n_audio': len(items), 'n_imu': n_imu, 'n_imu_captions': len(gallery)}
+            'n_audio': len(items), 'n_imu': n_imu, 'n_imu_captions': len(gallery)}, a, e, caps

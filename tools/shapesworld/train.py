@@ -8,8 +8,8 @@ stages and resumes an interrupted one from its last checkpoint):
   data   training clips/images (data.py)            vocab  SentencePiece vocabulary (vocab.py)
   clip   ViT + CLIP text tower (stages.py)           cache  frozen ViT features
   frames the frame Q-Former, then its cached tokens  video  video Q-Former, video head, text tower
-  qa     the LLM and llama_proj on the frozen video tokens
   text   the text tower learns IMU captions          audio_imu  ImageBind audio + IMU towers
+  qa     the LLM, llama_proj and the audio/IMU input projections on the frozen encoders' outputs
   t2i    VAE, UNet, output projector (stages_out.py) export the pack (export.py)
 --scale multiplies data sizes and step counts (0.05 makes a smoke run of a few minutes).
 Everything is a function of --seed; results differ in the last bits between runs only through
@@ -35,7 +35,7 @@ import stages  # noqa: E402
 import stages_out  # noqa: E402
 import vocab  # noqa: E402
 
-STAGES = ['data', 'vocab', 'clip', 'cache', 'frames', 'video', 'qa', 'text', 'audio_imu', 't2i', 'export']
+STAGES = ['data', 'vocab', 'clip', 'cache', 'frames', 'video', 'text', 'audio_imu', 'qa', 't2i', 'export']
 FULL = dict(n_clips=10000, n_t2i=4000, sup_steps=1500, sup_batch=64, clip_steps=400, clip_batch=96,
             frame_steps=2000, frame_batch=128,
             video_steps=5000, video_batch=48, qa_steps=4000, qa_batch=32, text_steps=300,
@@ -102,15 +102,10 @@ class Run:
                 p = self.params(sp, 'frames.pt', ('blip2', 'clip', 'aux'))
             stages.stage_video(p, sp, ftok, pooled, clips, c['video_steps'], c['video_batch'],
                                os.path.join(self.work, 'ckpt', 'video.pt'), a.seed)
-        elif stage == 'qa':
-            ftok = np.load(os.path.join(self.work, 'frame_tokens.npy'), mmap_mode='r')
-            p = self.params(sp, 'qa.pt' if os.path.exists(os.path.join(self.work, 'ckpt', 'qa.pt')) else 'video.pt')
-            stages.stage_qa(p, sp, ftok, clips, t2i, c['qa_steps'], c['qa_batch'],
-                            os.path.join(self.work, 'ckpt', 'qa.pt'), a.seed)
         elif stage == 'text':
             feats = np.load(os.path.join(self.work, 'feats.npy'), mmap_mode='r')
             pooled = np.load(os.path.join(self.work, 'pooled.npy'))
-            p = self.params(sp, 'qa.pt')
+            p = self.params(sp, 'video.pt')
             stages_out.stage_text(p, sp, feats, pooled, clips, c['text_steps'], a.seed)
             torch.save({'params': {k: v.detach() for k, v in p.t.items()}}, os.path.join(self.work, 'ckpt', 'text.pt'))
         elif stage == 'audio_imu':
@@ -118,12 +113,19 @@ class Run:
             stages_out.stage_audio_imu(self.params(sp, 'text.pt').t, sp, feats, clips, c['n_audio'],
                                        c['n_audio_scenes'], c['n_imu'], c['audio_steps'], c['imu_steps'],
                                        os.path.join(self.work, 'ckpt'), a.seed, a.threads)
+        elif stage == 'qa':
+            ftok = np.load(os.path.join(self.work, 'frame_tokens.npy'), mmap_mode='r')
+            p = self.params(sp, 'qa.pt' if os.path.exists(os.path.join(self.work, 'ckpt', 'qa.pt')) else 'text.pt')
+            av = stages_out.av_sets(*stages_out.load_audio_imu(os.path.join(self.work, 'ckpt')), clips[:c['n_audio']],
+                                    c['n_audio_scenes'], c['n_imu'], a.seed)
+            stages.stage_qa(p, sp, ftok, clips, t2i, av, c['qa_steps'], c['qa_batch'],
+                            os.path.join(self.work, 'ckpt', 'qa.pt'), a.seed)
         elif stage == 't2i':
-            stages_out.stage_t2i(self.params(sp, 'text.pt').t, sp, t2i_img, t2i, c['vae_steps'], c['unet_steps'],
+            stages_out.stage_t2i(self.params(sp, 'qa.pt').t, sp, t2i_img, t2i, c['vae_steps'], c['unet_steps'],
                                  c['proj_steps'], os.path.join(self.work, 'ckpt'), a.seed, a.threads)
         elif stage == 'export':
             out = a.pack or os.path.join(self.work, 'pack')
-            export.export(self.params(sp, 'text.pt'), sp, self.sp_prefix + '.model', out)
+            export.export(self.params(sp, 'qa.pt'), sp, self.sp_prefix + '.model', out)
             stages_out.export_out(os.path.join(self.work, 'ckpt'), os.path.join(out, 'hf'))
             stages.log('pack %s: %.1f MB' % (out, export.sizes(out) / 1e6))
 

@@ -670,10 +670,10 @@ def stage_qa(p, sp, ftok, clips, t2i, av, steps, batch, ckpt_path, seed):
             ck.save(step + 1)
         if (step + 1) % 500 == 0 or step == steps - 1:
             with torch.no_grad():
-                for name, rows, sq, ty in (
+                for name, held_rows, sq, ty in (
                         ('video', infer.video_rows(w, pfeats)[1], pseqs, ptypes),
                         ('audio', infer.av_rows(w, 'audio', av['probe_audio']), aseqs, atypes),
                         ('imu', infer.av_rows(w, 'imu', av['probe_imu']), iseqs, ['activity'] * len(iseqs))):
-                    acc, per = probe(w, rows, sq, ty)
+                    acc, per = probe(w, held_rows, sq, ty)
                     log('qa %d probe: held-out %s answer accuracy %.3f %s' % (step + 1, name, acc, per))
     ck.save(steps)

@@ -231,7 +231,6 @@ class TestTreePacking(unittest.TestCase):
                             - F.cross_entropy(torch.cat(alone), want).item()), 1e-5)
 
 
-
 class TestLanguageSide(unittest.TestCase):
     def test_llm_size_moves_no_other_initial_value(self):
         """The vision stages' checkpoints hold what they trained from these starts: a different

@@ -103,25 +103,31 @@ def audio_scenes(n, seed):
     return [world.sample_scene(world.split_rng('train', AUDIO_SCENE_BASE + i, seed)) for i in range(n)]
 
 
+def training_sounds(clips, n_scenes, seed, renditions=1):
+    """The scenes and wave seeds of the sounds the audio tower trains on: the first renditions
+    of each clip's sound (other phases, pitch jitter, noise), then the n_scenes heard-only
+    scenes'."""
+    scenes = [c['scene'] for _ in range(renditions) for c in clips] + audio_scenes(n_scenes, seed)
+    seeds = ([c['i'] + r * 1_000_000 for r in range(renditions) for c in clips]
+             + [AUDIO_SCENE_BASE + i for i in range(n_scenes)])
+    return scenes, seeds
+
+
 def stage_audio_imu(w, sp, feats, clips, n_audio, n_scenes, n_imu, audio_steps, imu_steps, ckpt_dir, seed,
                     threads):
     """Audio towards the frozen video embedding of the clip it belongs to (two renditions of
-    each clip's sound: other phases, pitch jitter, noise), and, for the n_scenes heard-only
-    scenes, towards the frozen text embedding of the scene's caption, which the video
-    embeddings of clips with that caption lie next to (ImageBind aligns audio with images;
-    the text side of the same space stands in where there is no image)."""
+    each clip's sound), and, for the n_scenes heard-only scenes, towards the frozen text
+    embedding of the scene's caption, which the video embeddings of clips with that caption lie
+    next to (ImageBind aligns audio with images; the text side of the same space stands in
+    where there is no image)."""
     n = min(n_audio, len(clips))
-    waves = [sound.scene_audio(clips[i]['scene'], seed=clips[i]['i'] + r * 1_000_000) for r in (0, 1)
-             for i in range(n)]
-    keys = [world.caption(clips[i]['scene']) for i in range(n)] * 2
+    scenes, seeds = training_sounds(clips[:n], n_scenes, seed, renditions=2)
+    waves = [sound.scene_audio(s, seed=k) for s, k in zip(scenes, seeds)]
+    keys = [world.caption(s) for s in scenes]
     vemb = video_embeddings(w, feats[:n])
     targets = [vemb, vemb]
-    scenes = audio_scenes(n_scenes, seed)
-    if scenes:
-        scene_caps = [world.caption(s) for s in scenes]
-        waves += [sound.scene_audio(s, seed=AUDIO_SCENE_BASE + i) for i, s in enumerate(scenes)]
-        keys += scene_caps
-        targets.append(text_embeddings(w, sp, scene_caps))
+    if n_scenes:
+        targets.append(text_embeddings(w, sp, keys[2 * n:]))
     audio = bindenc.train_audio(waves, np.concatenate(targets), keys, threads, seed, audio_steps,
                                 ckpt_dir + '/audio.pt', log=stages.log)
     traces, caps = imu_set('train', n_imu, seed)
@@ -145,9 +151,7 @@ def av_sets(audio, imu_model, clips, n_scenes, n_imu, seed, n_probe=200):
     """What stage qa teaches the LLM to read, through the frozen towers: the sounds the audio
     tower trained on (each clip's first rendition and the heard-only scenes), n_imu training
     IMU traces, and n_probe held-out ones of each for its probe."""
-    heard = audio_scenes(n_scenes, seed)
-    scenes = [c['scene'] for c in clips] + heard
-    seeds = [c['i'] for c in clips] + [AUDIO_SCENE_BASE + i for i in range(len(heard))]
+    scenes, seeds = training_sounds(clips, n_scenes, seed)
     held = [world.sample_scene(world.split_rng('heldout', i, seed)) for i in range(n_probe)]
     traces, caps = imu_set('train', n_imu, seed)
     held_traces, held_caps = imu_set('heldout', n_probe, seed)
